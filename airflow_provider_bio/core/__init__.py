@@ -1,0 +1,1 @@
+"""Pure logic: no Airflow, no boto3. Planning, transforms and reports that the operators call."""

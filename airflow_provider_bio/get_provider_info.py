@@ -1,0 +1,33 @@
+"""Provider registration read by Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_bio import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: its package, operators, hooks and extra links."""
+    return {
+        "package-name": "airflow-provider-bio",
+        "name": "Bio batch jobs",
+        "description": "Operators and DAGs for long AWS batch work: taxon indexing, S3 sync, table copies.",
+        "versions": [__version__],
+        "operators": [
+            {
+                "integration-name": "Taxon indexing",
+                "python-modules": [
+                    "airflow_provider_bio.operators.taxon_index",
+                    "airflow_provider_bio.operators.search_index",
+                ],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "OpenSearch / Elasticsearch (HTTP)",
+                "python-modules": ["airflow_provider_bio.hooks.search_index"],
+            }
+        ],
+        "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],
+    }

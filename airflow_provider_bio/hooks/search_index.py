@@ -1,0 +1,60 @@
+"""A thin hook over the OpenSearch/Elasticsearch REST API: create an index, read and move aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.http.hooks.http import HttpHook
+
+
+class SearchIndexHook(HttpHook):
+    """Index and alias calls to OpenSearch/Elasticsearch through an Airflow HTTP connection.
+
+    The connection's host (and port, login, password, extras) address the cluster, e.g.
+    ``http://user:pass@search.internal:9200``.
+
+    :param search_conn_id: the Airflow connection of the cluster.
+    """
+
+    conn_name_attr = "search_conn_id"
+    default_conn_name = "search_default"
+    hook_name = "OpenSearch / Elasticsearch (HTTP)"
+
+    def __init__(self, search_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(http_conn_id=search_conn_id, **kwargs)
+
+    def _call(self, method: str, endpoint: str, body: Any = None, *, ok: tuple[int, ...] = ()) -> Any:
+        self.method = method
+        response = self.run(
+            endpoint,
+            json=body,
+            headers={"Content-Type": "application/json"},
+            extra_options={"check_response": False},
+        )
+        if response.status_code >= 400 and response.status_code not in ok:
+            raise RuntimeError(f"{method} /{endpoint} answered {response.status_code}: {response.text[:500]}")
+        return response
+
+    def ensure_index(self, name: str, body: Mapping[str, Any]) -> bool:
+        """Create an index unless it exists already.
+
+        :param name: the index name.
+        :param body: settings and mappings for a new index.
+        :return: True when it was created, False when it already existed.
+        """
+        response = self._call("PUT", name, dict(body), ok=(400,))
+        if response.status_code == 400:
+            if "resource_already_exists_exception" not in response.text:
+                raise RuntimeError(f"PUT /{name} answered 400: {response.text[:500]}")
+            return False
+        return True
+
+    def alias_targets(self, alias: str) -> list[str]:
+        """Return the indexes an alias points at (empty when the alias does not exist)."""
+        response = self._call("GET", f"_alias/{alias}", ok=(404,))
+        return [] if response.status_code == 404 else sorted(response.json())
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        """Apply alias actions in one atomic ``POST /_aliases`` request."""
+        self._call("POST", "_aliases", {"actions": actions})

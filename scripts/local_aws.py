@@ -1,0 +1,107 @@
+"""A moto server on 127.0.0.1 standing in for AWS, and the small demo world the DAGs run against."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+REGION = "us-west-2"
+DEMO_FUNCTION = "taxon-indexing-lambda-demo-index_taxons"
+DEMO_BUCKET = "bio-demo-heatmap-batch-jobs"
+DEMO_INPUT_KEY = "input_files/2026-11-21_demo.json"
+#: The demo input, in the Glue job's format: 4 pipeline runs x 3 backgrounds + 2 x 2 overlapping.
+DEMO_INPUT = {
+    "job_params": [
+        {"pipeline_run_ids": [101, 102, 103, 104], "background_ids": [7, 8, 9]},
+        {"pipeline_run_ids": [104, 105], "background_ids": [9, 10]},
+    ],
+    "concurrency": 50,
+    "skip": [],
+}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run a moto server on 127.0.0.1 at a free port; yield its URL and stop it on exit.
+
+    Lambda runs in moto's no-Docker mode: an invocation answers 200 with its own payload.
+    """
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+        yield url
+    finally:
+        server.stop()
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """Environment variables that point boto3's default chain (and so the DAGs) at ``endpoint_url``."""
+    return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
+
+
+def _client(service: str, endpoint_url: str):
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **keys)
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """What :func:`provision_demo_world` created."""
+
+    function_name: str
+    input_s3_uri: str
+
+
+def create_echo_function(endpoint_url: str, name: str) -> None:
+    """Create a Lambda function (echoing its event under moto's no-Docker mode)."""
+    role = _client("iam", endpoint_url).create_role(
+        RoleName=f"{name}-role"[:64],
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return {'success': True, 'params': event}\n")
+    _client("lambda", endpoint_url).create_function(
+        FunctionName=name, Runtime="python3.11", Role=role, Handler="handler.handler", Code={"ZipFile": code.getvalue()}
+    )
+
+
+def provision_demo_world(endpoint_url: str) -> DemoWorld:
+    """Create the taxon-indexing Lambda stand-in and an S3 bucket holding an input file."""
+    create_echo_function(endpoint_url, DEMO_FUNCTION)
+    s3 = _client("s3", endpoint_url)
+    s3.create_bucket(Bucket=DEMO_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=DEMO_BUCKET, Key=DEMO_INPUT_KEY, Body=json.dumps(DEMO_INPUT).encode())
+    return DemoWorld(function_name=DEMO_FUNCTION, input_s3_uri=f"s3://{DEMO_BUCKET}/{DEMO_INPUT_KEY}")
+
+
+def airflow_environment(airflow_home: str, repo: str) -> dict[str, str]:
+    """Environment for an embedded Airflow (SQLite, LocalExecutor) that loads this repo's DAGs."""
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": airflow_home,
+        "AIRFLOW__CORE__DAGS_FOLDER": os.path.join(repo, "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
