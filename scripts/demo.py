@@ -7,7 +7,6 @@ DAG with ``airflow dags test``, prints a short summary and removes everything it
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

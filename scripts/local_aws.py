@@ -59,7 +59,7 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
     return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url}
 
 
-def _client(service: str, endpoint_url: str):
+def _client(service: str, endpoint_url: str | None):
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **keys)
 
@@ -72,8 +72,8 @@ class DemoWorld:
     input_s3_uri: str
 
 
-def create_echo_function(endpoint_url: str, name: str) -> None:
-    """Create a Lambda function (echoing its event under moto's no-Docker mode)."""
+def create_echo_function(endpoint_url: str | None, name: str) -> None:
+    """Create a Lambda function (echoing its event under moto's no-Docker mode); None means in-process moto."""
     role = _client("iam", endpoint_url).create_role(
         RoleName=f"{name}-role"[:64],
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),

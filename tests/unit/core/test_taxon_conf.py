@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_bio.core.taxon_conf import ConfError, parse_input_file, validate_conf
+
+GOOD = {
+    "lambda_function_name": "taxon-indexing-lambda-sandbox-index_taxons",
+    "job_params": [{"background_ids": [1, 2], "pipeline_run_ids": [10]}],
+}
+
+
+def test_defaults_fill_what_is_left_out():
+    conf = validate_conf(GOOD)
+    assert (conf.concurrency, conf.chunk_size) == (20, 1000)
+    assert conf.scored_taxon_counts_index_name is None and conf.pipeline_runs_index_name is None
+
+
+def test_index_suffix_names_the_fresh_indexes():
+    conf = validate_conf(GOOD | {"index_suffix": "v6", "create_indexes": True, "swap_aliases": True})
+    assert conf.scored_taxon_counts_index_name == "scored_taxon_counts-v6"
+    assert conf.fresh_indexes == {"scored_taxon_counts": "scored_taxon_counts-v6", "pipeline_runs": "pipeline_runs-v6"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"job_params": []}, "job_params"),
+        ({"job_params": [{"background_ids": [0], "pipeline_run_ids": [1]}]}, "job_params[0].background_ids[0]"),
+        ({"job_params": [{"background_ids": [1], "pipeline_run_ids": [1], "skip": 1}]}, "job_params[0]"),
+        ({"job_params": [{"background_ids": [1]}]}, "job_params[0]"),
+        ({"job_params": [{"background_ids": ["1"], "pipeline_run_ids": [1]}]}, "job_params[0].background_ids[0]"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": 10_000}, "concurrency"),
+        ({"concurrency": True}, "concurrency"),
+        ({"input_s3_uri": "https://bucket/key"}, "input_s3_uri"),
+        ({"lambda_function_name": ""}, "lambda_function_name"),
+        ({"create_indexes": True}, "create_indexes"),
+        ({"swap_aliases": True}, "swap_aliases"),
+        ({"index_suffix": "v6", "pipeline_runs_index_name": "pipeline_runs-v5"}, "pipeline_runs_index_name"),
+        ({"concurency": 5}, "unknown field"),
+    ],
+)
+def test_bad_conf_names_the_field(change, field):
+    with pytest.raises(ConfError) as raised:
+        validate_conf(GOOD | change)
+    assert field in str(raised.value)
+
+
+def test_pairs_come_from_exactly_one_source():
+    with pytest.raises(ConfError, match="exactly one"):
+        validate_conf(GOOD | {"input_s3_uri": "s3://bucket/input_files/x.json"})
+    with pytest.raises(ConfError, match="exactly one"):
+        validate_conf({"lambda_function_name": "f"})
+
+
+def test_input_file_in_the_glue_format_is_read_and_skip_is_ignored_with_a_warning():
+    text = json.dumps({"job_params": GOOD["job_params"], "concurrency": 50, "skip": [3, 0]})
+    job_params, warnings = parse_input_file(text, "s3://b/k.json")
+    assert job_params == GOOD["job_params"]
+    assert any("'skip' is ignored" in w and "retrying or clearing" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{not json", "is not JSON"), ('{"job_params": [{"background_ids": [-1], "pipeline_run_ids": [1]}]}', "[-1]")],
+)
+def test_bad_input_file_is_rejected(text, message):
+    with pytest.raises(ConfError) as raised:
+        parse_input_file(text, "s3://b/k.json")
+    assert message in str(raised.value) or "background_ids[0]" in str(raised.value)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from airflow_provider_bio.core.taxon_index import (
+    decode_confirmed,
+    encode_confirmed,
+    expand_pairs,
+    invocation_payload,
+    judge_response,
+    pairs_fingerprint,
+    plan_chunks,
+)
+
+
+def test_expand_pairs_runs_outer_backgrounds_inner_and_drops_repeats():
+    job_params = [
+        {"pipeline_run_ids": [1, 2], "background_ids": [7, 8]},
+        {"pipeline_run_ids": [2, 3], "background_ids": [8]},
+    ]
+    assert expand_pairs(job_params) == [(1, 7), (1, 8), (2, 7), (2, 8), (3, 8)]
+
+
+def test_chunks_cover_every_pair_once_in_order():
+    pairs = [(pr, bg) for pr in range(1, 51) for bg in (1, 2, 3)]
+    chunks = plan_chunks(pairs, chunk_size=40, concurrency=20)
+    assert [pair for chunk in chunks for pair in chunk.pairs] == pairs
+    assert [len(chunk.pairs) for chunk in chunks] == [40, 40, 40, 30]
+    assert [(chunk.number, chunk.count) for chunk in chunks] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_same_input_gives_same_chunks():
+    pairs = [(i, 1) for i in range(1, 1000)]
+    assert plan_chunks(pairs, chunk_size=7, concurrency=9) == plan_chunks(list(pairs), chunk_size=7, concurrency=9)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3, 20, 21, 200])
+def test_parallel_chunks_never_exceed_the_run_concurrency(concurrency):
+    pairs = [(i, 1) for i in range(1, 301)]
+    chunks = plan_chunks(pairs, chunk_size=10, concurrency=concurrency, parallel_chunks=2)
+    running_at_once = min(2, len(chunks))
+    assert running_at_once * chunks[0].max_in_flight <= concurrency
+    assert chunks[0].max_in_flight >= 1
+
+
+def test_concurrency_one_keeps_the_run_in_one_chunk():
+    chunks = plan_chunks([(i, 1) for i in range(1, 100)], chunk_size=10, concurrency=1)
+    assert len(chunks) == 1 and chunks[0].max_in_flight == 1
+
+
+def test_chunk_count_never_exceeds_max_map_length():
+    pairs = [(i, 1) for i in range(1, 10_001)]
+    chunks = plan_chunks(pairs, chunk_size=1, concurrency=20, max_chunks=1024)
+    assert len(chunks) <= 1024
+    assert sum(len(chunk.pairs) for chunk in chunks) == len(pairs)
+
+
+@pytest.mark.parametrize(("chunk_size", "concurrency"), [(0, 5), (5, 0)])
+def test_plan_rejects_non_positive_settings(chunk_size, concurrency):
+    with pytest.raises(ValueError, match="must be at least 1"):
+        plan_chunks([(1, 1)], chunk_size=chunk_size, concurrency=concurrency)
+
+
+def test_payload_leaves_out_index_names_that_are_not_given():
+    assert invocation_payload((5, 9)) == {"pipeline_run_id": 5, "background_id": 9}
+    assert invocation_payload((5, 9), scored_taxon_counts_index_name="stc-v6", pipeline_runs_index_name=None) == {
+        "pipeline_run_id": 5,
+        "background_id": 9,
+        "scored_taxon_counts_index_name": "stc-v6",
+    }
+
+
+def test_only_a_200_without_function_error_confirms():
+    assert judge_response(200, None, b'{"success": true}').confirmed
+    failed = judge_response(200, "Unhandled", b'{"errorType": "ValueError", "errorMessage": "no such run"}')
+    assert (failed.confirmed, failed.error_type, failed.error_message) == (False, "ValueError", "no such run")
+    assert not failed.retryable
+    assert judge_response(200, "Unhandled", b'{"errorType": "TransportError", "errorMessage": "x"}').retryable
+    odd = judge_response(500, None, b"not json")
+    assert (odd.confirmed, odd.error_type, odd.error_message) == (False, "HTTP500", "not json")
+
+
+def test_confirmed_bitmap_round_trips():
+    rng = random.Random(7)
+    size = 10_001
+    confirmed = {rng.randrange(size) for _ in range(3000)}
+    assert decode_confirmed(encode_confirmed(confirmed, size), size) == confirmed
+
+
+def test_fingerprint_tells_chunks_apart():
+    assert pairs_fingerprint([(1, 2), (3, 4)]) == pairs_fingerprint([(1, 2), (3, 4)])
+    assert pairs_fingerprint([(1, 2), (3, 4)]) != pairs_fingerprint([(3, 4), (1, 2)])
