@@ -1,0 +1,102 @@
+"""Run batch_index_taxons with ``dag.test()`` on moto: a chunk fails part way, its retry resumes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from moto import mock_aws
+
+from airflow_provider_bio.operators import taxon_index
+from scripts.local_aws import create_echo_function
+from tests.conftest import REPO
+from tests.support.botocore_events import FakeLambdaFaults, function_error, recorded_calls
+
+FUNCTION = "taxon-indexing-lambda-test-index_taxons"
+CONF = {
+    "lambda_function_name": FUNCTION,
+    "job_params": [{"pipeline_run_ids": [1, 2, 3], "background_ids": [1, 2, 3, 4]}],
+    "chunk_size": 4,
+    "concurrency": 4,
+}
+
+
+@pytest.fixture
+def dag(airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setattr(taxon_index, "TRANSPORT_BACKOFF_SECONDS", 0)
+    dag = DagBag(dag_folder=str(REPO / "dags" / "batch_index_taxons.py")).dags["batch_index_taxons"]
+    chunk = dag.get_task("index_chunk")
+    chunk.partial_kwargs["retries"] = 1
+    chunk.partial_kwargs["retry_delay"] = timedelta(0)
+    chunk.partial_kwargs["retry_exponential_backoff"] = False
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        create_echo_function(None, FUNCTION)
+        yield dag
+
+
+def _states(run):
+    return {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in run.get_task_instances()}
+
+
+def test_a_failed_chunk_retries_only_its_unconfirmed_pairs(dag):
+    faults = FakeLambdaFaults(scripts={(2, 3): [function_error("ValueError", "temporarily missing")]})
+    with faults.active():
+        run = dag.test(run_conf=CONF)
+    assert run.state == "success"
+    states = _states(run)
+    assert states[("index_chunk", 1)] == ("success", 2)  # pairs (2, 1)..(2, 4): failed once, retried
+    assert states[("index_chunk", 0)] == ("success", 1) and states[("index_chunk", 2)] == ("success", 1)
+    assert faults.invocations[(2, 3)] == 2
+    assert {pair: n for pair, n in faults.invocations.items() if pair != (2, 3)} == {
+        (pr, bg): 1 for pr in (1, 2, 3) for bg in (1, 2, 3, 4) if (pr, bg) != (2, 3)
+    }
+    report = run.get_task_instance("report").xcom_pull(task_ids="report")
+    assert report["confirmed"] == 12 and report["failed"] == []
+
+
+def test_a_chunk_that_keeps_failing_fails_the_run_naming_the_pair(dag):
+    faults = FakeLambdaFaults(scripts={(3, 1): [function_error("ValueError", "gone")] * 2})
+    with faults.active():
+        run = dag.test(run_conf=CONF)
+    assert run.state == "failed"
+    states = _states(run)
+    assert states[("index_chunk", 2)] == ("failed", 2)
+    assert states[("report", -1)][0] == "failed"
+    assert states[("swap_aliases", -1)][0] == "upstream_failed"
+    assert faults.invocations[(3, 1)] == 2 and faults.invocations[(3, 2)] == 1
+
+
+def test_confirmed_pairs_survive_a_clear_of_the_chunk(dag):
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+
+    from airflow_provider_bio.core.taxon_index import decode_confirmed
+
+    with FakeLambdaFaults(scripts={(3, 1): [function_error("ValueError", "gone")] * 2}).active():
+        run = dag.test(run_conf=CONF)
+
+    def saved_progress(session):
+        row = session.query(TaskStateStoreModel).filter_by(
+            run_id=run.run_id, task_id="index_chunk", map_index=2, key=taxon_index.PROGRESS_KEY
+        )
+        return json.loads(row.one().value)
+
+    with create_session() as session:
+        assert decode_confirmed(saved_progress(session)["bitmap"], 4) == {1, 2, 3}
+        ti = run.get_task_instance("index_chunk", map_index=2, session=session)
+        clear_task_instances([ti], session)
+    with create_session() as session:
+        assert run.get_task_instance("index_chunk", map_index=2, session=session).state is None
+        assert decode_confirmed(saved_progress(session)["bitmap"], 4) == {1, 2, 3}
+
+
+def test_invalid_conf_fails_in_plan_with_no_aws_call(dag):
+    with recorded_calls() as calls:
+        run = dag.test(run_conf=CONF | {"job_params": None})
+    assert run.state == "failed"
+    assert _states(run)[("plan", -1)][0] == "failed"
+    assert calls == []
