@@ -1,0 +1,83 @@
+"""Index creation and the alias swap against a local HTTP server that records the requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_bio.core.search_indexes import fresh_index_bodies
+from airflow_provider_bio.operators.search_index import EnsureSearchIndexesOperator, SwapSearchAliasesOperator
+from tests.support.http_recorder import recording_server
+
+FRESH = {"scored_taxon_counts": "scored_taxon_counts-v6", "pipeline_runs": "pipeline_runs-v6"}
+
+
+def _cluster(existing: set[str], aliases: dict[str, list[str]]):
+    def respond(method, path, body):
+        name = path.strip("/")
+        if method == "PUT":
+            if name in existing:
+                return 400, {"error": {"type": "resource_already_exists_exception"}}
+            existing.add(name)
+            return 200, {"acknowledged": True}
+        if method == "GET" and name.startswith("_alias/"):
+            alias = name.split("/", 1)[1]
+            if alias not in aliases:
+                return 404, {"error": "alias missing"}
+            return 200, {index: {"aliases": {alias: {}}} for index in aliases[alias]}
+        if method == "POST" and name == "_aliases":
+            return 200, {"acknowledged": True}
+        return 500, {"error": f"unexpected {method} {path}"}
+
+    return respond
+
+
+@pytest.fixture
+def search_conn(monkeypatch):
+    def use(url):
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_TEST", url)
+        return "search_test"
+
+    return use
+
+
+def test_fresh_indexes_are_created_and_existing_ones_kept(search_conn):
+    with recording_server(_cluster({"pipeline_runs-v6"}, {})) as server:
+        operator = EnsureSearchIndexesOperator(
+            task_id="create_indexes", indexes=fresh_index_bodies(FRESH), search_conn_id=search_conn(server.url)
+        )
+        assert operator.execute({}) == ["scored_taxon_counts-v6"]
+    puts = {r.path: r.body for r in server.requests if r.method == "PUT"}
+    assert puts["/scored_taxon_counts-v6"]["settings"]["number_of_shards"] == 4
+    assert puts["/pipeline_runs-v6"]["mappings"]["properties"]["is_complete"] == {"type": "boolean"}
+
+
+def test_nothing_requested_means_no_request(search_conn):
+    with recording_server(_cluster(set(), {})) as server:
+        conn = search_conn(server.url)
+        assert EnsureSearchIndexesOperator(task_id="c", indexes={}, search_conn_id=conn).execute({}) == []
+        assert SwapSearchAliasesOperator(task_id="s", aliases={}, search_conn_id=conn).execute({}) == []
+    assert server.requests == []
+
+
+def test_aliases_move_in_one_atomic_request(search_conn):
+    cluster = _cluster(set(), {"scored_taxon_counts": ["scored_taxon_counts-v5"]})
+    with recording_server(cluster) as server:
+        SwapSearchAliasesOperator(task_id="swap", aliases=FRESH, search_conn_id=search_conn(server.url)).execute({})
+    writes = [r for r in server.requests if r.method != "GET"]
+    assert len(writes) == 1 and writes[0].path == "/_aliases"
+    assert writes[0].body == {
+        "actions": [
+            {"remove": {"index": "scored_taxon_counts-v5", "alias": "scored_taxon_counts"}},
+            {"add": {"index": "scored_taxon_counts-v6", "alias": "scored_taxon_counts"}},
+            {"add": {"index": "pipeline_runs-v6", "alias": "pipeline_runs"}},
+        ]
+    }
+
+
+def test_a_cluster_error_fails_the_task_with_its_answer(search_conn):
+    with recording_server(lambda method, path, body: (503, {"error": "cluster_block_exception"})) as server:
+        operator = EnsureSearchIndexesOperator(
+            task_id="c", indexes=fresh_index_bodies(FRESH), search_conn_id=search_conn(server.url)
+        )
+        with pytest.raises(RuntimeError, match=r"503.*cluster_block_exception"):
+            operator.execute({})
