@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_bio.core.search_indexes import alias_actions
-from airflow_provider_bio.hooks.search_index import SearchIndexHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_bio.hooks.search_index import SearchIndexHook
+
+
+def _hook(search_conn_id: str) -> SearchIndexHook:
+    # Imported here: the HTTP provider's hook pulls in aiohttp, too slow for every DAG parse.
+    from airflow_provider_bio.hooks.search_index import SearchIndexHook
+
+    return SearchIndexHook(search_conn_id=search_conn_id)
 
 
 class EnsureSearchIndexesOperator(BaseOperator):
@@ -33,7 +41,7 @@ class EnsureSearchIndexesOperator(BaseOperator):
         if not self.indexes:
             self.log.info("No fresh indexes requested")
             return []
-        hook = SearchIndexHook(search_conn_id=self.search_conn_id)
+        hook = _hook(self.search_conn_id)
         created = [name for name, body in self.indexes.items() if hook.ensure_index(name, body)]
         for name in self.indexes:
             self.log.info("%s %s", "created" if name in created else "already exists:", name)
@@ -58,7 +66,7 @@ class SwapSearchAliasesOperator(BaseOperator):
         if not self.aliases:
             self.log.info("No alias swap requested")
             return []
-        hook = SearchIndexHook(search_conn_id=self.search_conn_id)
+        hook = _hook(self.search_conn_id)
         current = {alias: hook.alias_targets(alias) for alias in self.aliases}
         actions = alias_actions(current, self.aliases)
         hook.update_aliases(actions)

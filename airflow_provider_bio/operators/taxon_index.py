@@ -16,13 +16,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf as airflow_conf
-from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import BaseOperator
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
-from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
@@ -40,6 +35,7 @@ from airflow_provider_bio.core.taxon_index import (
 )
 from airflow_provider_bio.core.taxon_report import build_report
 from airflow_provider_bio.links.lambda_function import LambdaFunctionLink
+from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,7 +50,7 @@ TRANSPORT_BACKOFF_SECONDS = 2.0
 LAMBDA_READ_TIMEOUT_SECONDS = 905
 
 
-class GlueTaxonIndexOperator(AwsBaseOperator[LambdaHook]):
+class GlueTaxonIndexOperator(AwsLateHookOperator):
     """Index a chunk of (pipeline_run_id, background_id) pairs through the taxon-indexing Lambda.
 
     Each pair is one RequestResponse invocation; it is confirmed only by a 200 without
@@ -79,9 +75,13 @@ class GlueTaxonIndexOperator(AwsBaseOperator[LambdaHook]):
     :param max_consecutive_failures: failed pairs in a row after which the chunk stops invoking.
     """
 
-    aws_hook_class = LambdaHook
-    template_fields: Sequence[str] = aws_template_fields(
-        "pairs", "lambda_function_name", "scored_taxon_counts_index_name", "pipeline_runs_index_name"
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "pairs",
+        "lambda_function_name",
+        "scored_taxon_counts_index_name",
+        "pipeline_runs_index_name",
     )
     operator_extra_links = (LambdaFunctionLink(),)
     ui_color = "#f9c915"
@@ -230,6 +230,8 @@ class GlueTaxonIndexOperator(AwsBaseOperator[LambdaHook]):
 
     def _invoke_pair(self, client: Any, pair: Pair) -> tuple[Outcome, int]:
         """Invoke one pair, re-invoking on ``TransportError``; return the outcome and attempts made."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         payload = json.dumps(
             invocation_payload(
                 pair,
@@ -278,7 +280,7 @@ class GlueTaxonIndexOperator(AwsBaseOperator[LambdaHook]):
             store.set(PROGRESS_KEY, value, retention=NEVER_EXPIRE)
 
 
-class PlanTaxonIndexOperator(AwsBaseOperator[S3Hook]):
+class PlanTaxonIndexOperator(AwsLateHookOperator):
     """Validate a ``batch_index_taxons`` run's conf and split its pairs into chunks.
 
     Runs before any Lambda is invoked: a bad conf fails here, naming each field and the fix, with
@@ -288,14 +290,14 @@ class PlanTaxonIndexOperator(AwsBaseOperator[S3Hook]):
     ``swap_aliases`` (alias -> index).
     """
 
-    aws_hook_class = S3Hook
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         dag_run = context["dag_run"]
         conf = validate_conf({**context["params"], **(dag_run.conf or {})})
         job_params = conf.job_params
         if conf.input_s3_uri:
-            bucket, key = S3Hook.parse_s3_url(conf.input_s3_uri)
+            bucket, key = self.hook.parse_s3_url(conf.input_s3_uri)
             job_params, warnings = parse_input_file(self.hook.read_key(key, bucket), conf.input_s3_uri)
             for warning in warnings:
                 self.log.warning(warning)

@@ -1,0 +1,38 @@
+# Every target sets up what it needs: a uv-managed .venv from uv.lock, and (for demo, airflow and
+# bench) a temporary AIRFLOW_HOME with SQLite and a moto server on 127.0.0.1.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: env demo test lint bench airflow clean
+
+env: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra test --python $(PYTHON)
+	@touch $@
+
+demo: env
+	$(VENV)/bin/python -m scripts.demo
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/python -m pytest
+
+bench: env
+	$(VENV)/bin/python -m scripts.bench
+
+airflow: env
+	$(VENV)/bin/python -m scripts.standalone
+
+clean:
+	rm -rf $(VENV) $(TOOLS)
