@@ -15,7 +15,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra test --python $(PYTHON)
+	$(UV) sync --frozen --extra test --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 demo: env

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +92,13 @@ def dag_runs(endpoint: str) -> dict[str, dict[str, Any]]:
     dags.mkdir()
     (dags / "batch_index_taxons.py").symlink_to(REPO / "dags/batch_index_taxons.py")
     (dags / "naive_fanout.py").symlink_to(REPO / "scripts/bench_dags/naive_fanout.py")
-    env = (
-        airflow_environment(home, str(REPO))
-        | FAKE_CREDENTIALS
-        | {
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__API__PORT": "0",
-            "AWS_ENDPOINT_URL_LAMBDA": endpoint,
-        }
-    )
-    env["AIRFLOW__API__PORT"] = str(_free_port())
+    env = airflow_environment(home, str(REPO), api_port=_free_port()) | FAKE_CREDENTIALS
+    env |= {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AWS_ENDPOINT_URL_LAMBDA": endpoint,
+    }
     os.environ.update(env)
     log = open(Path(home, "standalone.log"), "w")  # noqa: SIM115 - closed in finally
     server = subprocess.Popen(
@@ -121,12 +117,25 @@ def dag_runs(endpoint: str) -> dict[str, dict[str, Any]]:
             except Exception:
                 return False
 
+        def serving() -> bool:
+            health = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/api/v2/monitor/health"
+            try:
+                return urllib.request.urlopen(health, timeout=2).status == 200
+            except OSError:
+                return False
+
+        _wait_for(serving, 300, "the api-server (tasks report to its execution API)")
         _wait_for(parsed, 240, "airflow standalone to parse the DAGs")
         time.sleep(5)  # let start-up work settle before timing
         timings = {}
         base = {"job_params": JOB_PARAMS, "concurrency": CONCURRENCY, "lambda_function_name": "bench-function"}
-        for dag_id, conf in (("batch_index_taxons", base | {"chunk_size": PAIRS // 2}), ("naive_fanout", base)):
-            triggered = time.time()
+        ours = base | {"chunk_size": PAIRS // 2}
+        runs = (
+            ("batch_index_taxons", "cold", ours),
+            ("naive_fanout", "warm", base),
+            ("batch_index_taxons", "warm", ours),
+        )
+        for dag_id, warmth, conf in runs:
             subprocess.run(
                 [AIRFLOW, "dags", "trigger", dag_id, "--conf", json.dumps(conf)],
                 env=env,
@@ -142,15 +151,15 @@ def dag_runs(endpoint: str) -> dict[str, dict[str, Any]]:
                             (ti.task_id, ti.map_index, ti.start_date, ti.end_date)
                             for ti in run.get_task_instances(session=session)
                         ]
-                        return run.state, run.start_date, run.end_date, tis
+                        return run.state, run.queued_at, run.start_date, run.end_date, tis
                     return None
 
-            state, start, end, tis = _wait_for(finished, 600, f"{dag_id} to finish")
-            timings[dag_id] = {
+            state, queued, start, end, tis = _wait_for(finished, 600, f"{dag_id} to finish")
+            timings[f"{dag_id} ({warmth} workers)"] = {
                 "state": state,
-                "trigger_to_end": end.timestamp() - triggered,
+                "queued_to_end": (end - queued).total_seconds(),
                 "start_to_end": (end - start).total_seconds(),
-                "tasks": sorted(tis, key=lambda t: t[2]),
+                "tasks": sorted((t for t in tis if t[2]), key=lambda t: t[2]),
             }
         return timings
     finally:
@@ -176,20 +185,19 @@ def main() -> int:
         parse = parse_time()
         print(f"DAG file parse (Airflow already imported): {parse * 1000:.0f} ms (target < 300 ms)")
     with fake_lambda_process(LATENCY) as endpoint:
+        # DAG runs first: they point this process's Airflow settings at their own AIRFLOW_HOME.
+        timings = {} if "--no-dag" in sys.argv else dag_runs(endpoint)
         alone = operator_alone(endpoint)
-        print(f"operator alone: {alone:.2f} s = {alone / FLOOR:.3f}x the floor (target <= 1.15x)")
-        if "--no-dag" in sys.argv:
-            return 0
-        timings = dag_runs(endpoint)
+    print(f"operator alone: {alone:.2f} s = {alone / FLOOR:.3f}x the floor (target <= 1.15x)")
     for dag_id, timing in timings.items():
         print(
-            f"{dag_id}: {timing['state']}, trigger to end {timing['trigger_to_end']:.1f} s = "
-            f"{timing['trigger_to_end'] / FLOOR:.2f}x the floor; run start to end {timing['start_to_end']:.1f} s = "
-            f"{timing['start_to_end'] / FLOOR:.2f}x"
+            f"{dag_id}: {timing['state']}, queued to end {timing['queued_to_end']:.1f} s = "
+            f"{timing['queued_to_end'] / FLOOR:.2f}x the floor; run start to end {timing['start_to_end']:.1f} s = "
+            f"{timing['start_to_end'] / FLOOR:.2f}x (target <= 1.5x)"
         )
         origin = timing["tasks"][0][2]
         for task_id, map_index, start, end in timing["tasks"]:
-            if dag_id == "batch_index_taxons" or map_index in (-1, 0):
+            if dag_id.startswith("batch_index_taxons") or map_index in (-1, 0):
                 label = task_id if map_index < 0 else f"{task_id}[{map_index}]"
                 began, ended = (start - origin).total_seconds(), (end - origin).total_seconds()
                 print(f"    {label:<18} {began:6.1f} s -> {ended:6.1f} s")

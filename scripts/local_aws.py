@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import sys
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,13 +96,19 @@ def provision_demo_world(endpoint_url: str) -> DemoWorld:
     return DemoWorld(function_name=DEMO_FUNCTION, input_s3_uri=f"s3://{DEMO_BUCKET}/{DEMO_INPUT_KEY}")
 
 
-def airflow_environment(airflow_home: str, repo: str) -> dict[str, str]:
-    """Environment for an embedded Airflow (SQLite, LocalExecutor) that loads this repo's DAGs."""
+def airflow_environment(airflow_home: str, repo: str, api_port: int = 8080) -> dict[str, str]:
+    """Environment for an embedded Airflow (SQLite) that loads this repo's DAGs.
+
+    :param api_port: where ``airflow standalone`` serves the UI and the execution API.
+    """
     return {
         **os.environ,
+        # airflow standalone starts its components as `airflow ...` from PATH: this environment's.
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": airflow_home,
         "AIRFLOW__CORE__DAGS_FOLDER": os.path.join(repo, "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
     }

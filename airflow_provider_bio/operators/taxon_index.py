@@ -21,7 +21,7 @@ from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
-from airflow_provider_bio.core.taxon_conf import parse_input_file, validate_conf
+from airflow_provider_bio.core.taxon_conf import TaxonIndexConf, parse_input_file, validate_conf
 from airflow_provider_bio.core.taxon_index import (
     Outcome,
     Pair,
@@ -36,6 +36,7 @@ from airflow_provider_bio.core.taxon_index import (
 from airflow_provider_bio.core.taxon_report import build_report
 from airflow_provider_bio.links.lambda_function import LambdaFunctionLink
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+from airflow_provider_bio.operators.search_index import EnsureSearchIndexesOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -280,21 +281,43 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
             store.set(PROGRESS_KEY, value, retention=NEVER_EXPIRE)
 
 
+def run_conf(context: Context) -> TaxonIndexConf:
+    """Validate a batch_index_taxons run's Params merged with its trigger conf.
+
+    :raises ConfError: naming each bad field (unknown keys included) and the fix.
+    """
+    return validate_conf({**context["params"], **(context["dag_run"].conf or {})})
+
+
+class CreateTaxonIndexesOperator(EnsureSearchIndexesOperator):
+    """Create the fresh indexes a run asks for (``create_indexes`` with ``index_suffix``), if any.
+
+    It reads the run's conf itself, so it runs beside planning rather than after it. Takes the
+    arguments of EnsureSearchIndexesOperator except ``indexes``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(indexes={}, **kwargs)
+
+    def execute(self, context: Context) -> list[str]:
+        conf = run_conf(context)
+        self.indexes = fresh_index_bodies(conf.fresh_indexes) if conf.create_indexes else {}
+        return super().execute(context)
+
+
 class PlanTaxonIndexOperator(AwsLateHookOperator):
     """Validate a ``batch_index_taxons`` run's conf and split its pairs into chunks.
 
     Runs before any Lambda is invoked: a bad conf fails here, naming each field and the fix, with
     no AWS call made. With ``input_s3_uri`` the pairs come from a file in the Glue job's format
     (read with ``s3:GetObject``). Returns the chunks (one GlueTaxonIndexOperator kwargs dict
-    each, to map over) and pushes XComs ``create_indexes`` (index name -> body) and
-    ``swap_aliases`` (alias -> index).
+    each, to map over) and pushes the XCom ``swap_aliases`` (alias -> index, empty unless asked).
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        dag_run = context["dag_run"]
-        conf = validate_conf({**context["params"], **(dag_run.conf or {})})
+        conf = run_conf(context)
         job_params = conf.job_params
         if conf.input_s3_uri:
             bucket, key = self.hook.parse_s3_url(conf.input_s3_uri)
@@ -314,9 +337,7 @@ class PlanTaxonIndexOperator(AwsLateHookOperator):
             "pipeline_runs_index_name": conf.pipeline_runs_index_name,
         }
         ti = context["ti"]
-        fresh = conf.fresh_indexes
-        ti.xcom_push(key="create_indexes", value=fresh_index_bodies(fresh) if conf.create_indexes else {})
-        ti.xcom_push(key="swap_aliases", value=fresh if conf.swap_aliases else {})
+        ti.xcom_push(key="swap_aliases", value=conf.fresh_indexes if conf.swap_aliases else {})
         self.log.info(
             "%d unique pairs in %d chunks, %d invocations in flight per chunk",
             len(pairs),

@@ -30,7 +30,9 @@ def test_batch_index_taxons_is_manual_and_maps_its_chunks(dagbag):
     assert chunk.map_index_template.startswith("chunk {{ task.chunk_number }}/{{ task.chunk_count }}")
     assert dag.get_task("report").trigger_rule == "all_done"
     assert dag.get_task("index_chunk").upstream_task_ids == {"plan", "create_indexes"}
-    assert "report" in dag.get_task("swap_aliases").upstream_task_ids
+    assert dag.get_task("create_indexes").upstream_task_ids == set()
+    swap = dag.get_task("swap_aliases")
+    assert "index_chunk" in swap.upstream_task_ids and swap.trigger_rule == "all_success"
 
 
 def _trigger_time_params(dag):

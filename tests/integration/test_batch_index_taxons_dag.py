@@ -72,3 +72,36 @@ def test_invalid_conf_fails_in_plan_with_no_aws_call(dag):
     assert run.state == "failed"
     assert _states(run)[("plan", -1)][0] == "failed"
     assert calls == []
+
+
+def test_fresh_indexes_are_filled_and_aliases_move_only_at_the_end(dag, monkeypatch):
+    from tests.support.http_recorder import recording_server
+
+    events = []
+
+    def cluster(method, path, body):
+        events.append(("search", method, path))
+        if method == "GET":
+            return 200, {"scored_taxon_counts-v5": {}} if "scored_taxon_counts" in path else {}
+        return 200, {"acknowledged": True}
+
+    faults = FakeLambdaFaults()
+    original = faults.before_send
+
+    def invoked(request, **kwargs):
+        events.append(("lambda",))
+        return original(request, **kwargs)
+
+    faults.before_send = invoked
+    conf = CONF | {"index_suffix": "v6", "create_indexes": True, "swap_aliases": True}
+    with recording_server(cluster) as server, faults.active():
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        run = dag.test(run_conf=conf)
+    assert run.state == "success"
+    kinds = [event[0] for event in events]
+    first_lambda, last_lambda = kinds.index("lambda"), len(kinds) - 1 - kinds[::-1].index("lambda")
+    puts = [e[2] for e in events[:first_lambda] if e[1] == "PUT"]
+    assert sorted(puts) == ["/pipeline_runs-v6", "/scored_taxon_counts-v6"]
+    assert [e[2] for e in events[last_lambda:] if e[0] == "search" and e[1] == "POST"] == ["/_aliases"]
+    assert {p["scored_taxon_counts_index_name"] for p in faults.payloads} == {"scored_taxon_counts-v6"}
+    assert {p["pipeline_runs_index_name"] for p in faults.payloads} == {"pipeline_runs-v6"}
