@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
-from airflow_provider_bio.core.taxon_conf import TaxonIndexConf, parse_input_file, validate_conf
+from airflow_provider_bio.core.taxon_conf import ConfError, TaxonIndexConf, parse_input_file, validate_conf
 from airflow_provider_bio.core.taxon_index import (
     Outcome,
     Pair,
@@ -284,9 +285,13 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
 def run_conf(context: Context) -> TaxonIndexConf:
     """Validate a batch_index_taxons run's Params merged with its trigger conf.
 
-    :raises ConfError: naming each bad field (unknown keys included) and the fix.
+    :raises AirflowFailException: naming each bad field (unknown keys included) and the fix; a
+        bad conf is not retried.
     """
-    return validate_conf({**context["params"], **(context["dag_run"].conf or {})})
+    try:
+        return validate_conf({**context["params"], **(context["dag_run"].conf or {})})
+    except ConfError as err:
+        raise AirflowFailException(str(err)) from err
 
 
 class CreateTaxonIndexesOperator(EnsureSearchIndexesOperator):

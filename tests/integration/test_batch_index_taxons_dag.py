@@ -70,7 +70,8 @@ def test_invalid_conf_fails_in_plan_with_no_aws_call(dag):
     with recorded_calls() as calls:
         run = dag.test(run_conf=CONF | {"job_params": None})
     assert run.state == "failed"
-    assert _states(run)[("plan", -1)][0] == "failed"
+    states = _states(run)
+    assert states[("plan", -1)] == ("failed", 1) and states[("create_indexes", -1)] == ("failed", 1)
     assert calls == []
 
 
