@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,11 +43,13 @@ def parse_time() -> float:
         f"runpy.run_path({str(REPO / 'dags/batch_index_taxons.py')!r})\n"
         "print(time.perf_counter() - t)\n"
     )
-    env = airflow_environment(tempfile.mkdtemp(prefix="bio-bench-parse-"), str(REPO))
+    home = tempfile.mkdtemp(prefix="bio-bench-parse-")
+    env = airflow_environment(home, str(REPO))
     runs = [
         subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         for _ in range(5)
     ]
+    shutil.rmtree(home, ignore_errors=True)
     return min(float(run.stdout.strip().splitlines()[-1]) for run in runs)
 
 
@@ -169,6 +172,7 @@ def dag_runs(endpoint: str) -> dict[str, dict[str, Any]]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _free_port() -> int:
