@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from airflow_provider_bio.core.bounded import bounded_map
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
 from airflow_provider_bio.core.taxon_conf import ConfError, TaxonIndexConf, parse_input_file, validate_conf
 from airflow_provider_bio.core.taxon_index import (
@@ -199,36 +199,28 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
         invocations = 0
         in_a_row = 0
         last_save = time.monotonic()
-        pending = iter(todo)
-        running: dict[Future[tuple[Outcome, int]], int] = {}
-        with ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="invoke") as pool:
-            while True:
-                while in_a_row < self.max_consecutive_failures and len(running) < self.max_in_flight:
-                    position = next(pending, None)
-                    if position is None:
-                        break
-                    running[pool.submit(self._invoke_pair, client, pairs[position])] = position
-                if not running:
-                    return invocations
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    position = running.pop(future)
-                    outcome, attempts = future.result()
-                    invocations += attempts
-                    if outcome.confirmed:
-                        confirmed.add(position)
-                        in_a_row = 0
-                    else:
-                        failures[position] = outcome
-                        in_a_row += 1
-                        self.log.warning(
-                            "pair %s failed: %s: %s", pairs[position], outcome.error_type, outcome.error_message
-                        )
-                if time.monotonic() - last_save >= SAVE_EVERY_SECONDS:
-                    self._save_progress(store, fingerprint, confirmed, len(pairs))
-                    last_save = time.monotonic()
-                if in_a_row >= self.max_consecutive_failures and running:
+        calls = bounded_map(
+            lambda position: self._invoke_pair(client, pairs[position]),
+            todo,
+            self.max_in_flight,
+            stop=lambda: in_a_row >= self.max_consecutive_failures,
+        )
+        for position, future in calls:
+            outcome, attempts = future.result()
+            invocations += attempts
+            if outcome.confirmed:
+                confirmed.add(position)
+                in_a_row = 0
+            else:
+                failures[position] = outcome
+                in_a_row += 1
+                self.log.warning("pair %s failed: %s: %s", pairs[position], outcome.error_type, outcome.error_message)
+                if in_a_row == self.max_consecutive_failures:
                     self.log.error("%d failures in a row: invoking no more pairs in this try", in_a_row)
+            if time.monotonic() - last_save >= SAVE_EVERY_SECONDS:
+                self._save_progress(store, fingerprint, confirmed, len(pairs))
+                last_save = time.monotonic()
+        return invocations
 
     def _invoke_pair(self, client: Any, pair: Pair) -> tuple[Outcome, int]:
         """Invoke one pair, re-invoking on ``TransportError``; return the outcome and attempts made."""

@@ -1,0 +1,186 @@
+"""S3 calls of a bucket-to-bucket sync: list a root, copy one object (server-side or streamed), delete keys.
+
+Built on the amazon provider's S3Hook (its connection handling and ``iter_file_metadata``
+listing). Each method is one object's worth of work and keeps no state between calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from botocore.exceptions import ClientError
+
+from airflow_provider_bio.core.s3_sync import S3Location, S3Object
+
+#: The AWS CLI's defaults: objects above 8 MiB are copied in 8 MiB parts.
+DEFAULT_MULTIPART_THRESHOLD = 8 * 1024**2
+DEFAULT_MULTIPART_CHUNKSIZE = 8 * 1024**2
+#: S3's limits on multipart uploads.
+MIN_PART_SIZE = 5 * 1024**2
+MAX_PART_SIZE = 5 * 1024**3
+MAX_PARTS = 10_000
+#: Parts of one large object copied at once.
+PART_CONCURRENCY = 8
+#: Headers that travel with an object and must be set again on a multipart or streamed copy.
+CARRIED_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """How objects are written at the destination.
+
+    :param storage_class: e.g. ``STANDARD_IA``; None keeps S3's default (STANDARD).
+    :param sse_kms_key_id: a KMS key id or ARN to encrypt with (``aws:kms``); None for the bucket default.
+    :param multipart_threshold: objects larger than this are copied in parts.
+    :param multipart_chunksize: the preferred part size (raised so a copy never needs over 10,000 parts).
+    """
+
+    storage_class: str | None = None
+    sse_kms_key_id: str | None = None
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    multipart_chunksize: int = DEFAULT_MULTIPART_CHUNKSIZE
+
+    def destination_args(self) -> dict[str, str]:
+        """Arguments every write at the destination carries."""
+        args = {}
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        if self.sse_kms_key_id:
+            args |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id}
+        return args
+
+    def part_size(self, size: int) -> int:
+        """The part size for an object of ``size`` bytes."""
+        return max(self.multipart_chunksize, math.ceil(size / MAX_PARTS))
+
+
+class S3SyncHook(S3Hook):
+    """S3 calls for :class:`~airflow_provider_bio.operators.s3_sync.S3SyncOperator`."""
+
+    def iter_objects(self, root: S3Location, page_size: int = 1000) -> Iterator[S3Object]:
+        """List every object under ``root`` in key order, with keys relative to it."""
+        cut = len(root.prefix)
+        for item in self.iter_file_metadata(prefix=root.prefix, bucket_name=root.bucket, page_size=page_size):
+            yield S3Object(item["Key"][cut:], item["Size"], item["LastModified"])
+
+    def _readable_tags(self, client: Any, bucket: str, key: str) -> str | None:
+        """The object's tags as a ``Tagging`` argument, or None when it has none or they are not readable."""
+        try:
+            tags = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("AccessDenied", "NotImplemented"):
+                raise
+            self.log.warning("Tags of s3://%s/%s are not readable (%s): copied without them", bucket, key, err)
+            return None
+        return urlencode([(tag["Key"], tag["Value"]) for tag in tags]) if tags else None
+
+    def copy_object_server_side(
+        self, source: S3Location, destination: S3Location, obj: S3Object, options: CopyOptions
+    ) -> None:
+        """Copy one object inside S3: CopyObject, or UploadPartCopy parts above the threshold.
+
+        Content type, metadata and tags are carried over. A failed multipart copy is aborted,
+        so nothing half-written is left.
+        """
+        client = self.get_conn()
+        copy_source = {"Bucket": source.bucket, "Key": source.prefix + obj.key}
+        target = {"Bucket": destination.bucket, "Key": destination.prefix + obj.key}
+        if obj.size <= options.multipart_threshold:
+            client.copy_object(
+                CopySource=copy_source,
+                MetadataDirective="COPY",
+                TaggingDirective="COPY",
+                **target,
+                **options.destination_args(),
+            )
+            return
+        head = client.head_object(**copy_source)
+        upload_args = self._carried(head) | options.destination_args()
+        tagging = self._readable_tags(client, **copy_source)
+        if tagging:
+            upload_args["Tagging"] = tagging
+        upload_id = client.create_multipart_upload(**target, **upload_args)["UploadId"]
+        try:
+            part_size = options.part_size(obj.size)
+            ranges = [(start, min(start + part_size, obj.size) - 1) for start in range(0, obj.size, part_size)]
+
+            def copy_part(number_and_range: tuple[int, tuple[int, int]]) -> dict[str, Any]:
+                number, (first, last) = number_and_range
+                answer = client.upload_part_copy(
+                    **target,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={first}-{last}",
+                )
+                return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+            with ThreadPoolExecutor(max_workers=PART_CONCURRENCY) as parts_pool:
+                parts = list(parts_pool.map(copy_part, enumerate(ranges, start=1)))
+            client.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException:
+            client.abort_multipart_upload(**target, UploadId=upload_id)
+            raise
+
+    def copy_object_streamed(
+        self,
+        source_hook: S3SyncHook,
+        source: S3Location,
+        destination: S3Location,
+        obj: S3Object,
+        options: CopyOptions,
+    ) -> None:
+        """Copy one object through this worker, reading with ``source_hook``'s credentials and writing with ours.
+
+        Memory stays within one part (or one object below the multipart threshold). A failed
+        multipart upload is aborted.
+        """
+        reader = source_hook.get_conn()
+        writer = self.get_conn()
+        source_key = {"Bucket": source.bucket, "Key": source.prefix + obj.key}
+        target = {"Bucket": destination.bucket, "Key": destination.prefix + obj.key}
+        answer = reader.get_object(**source_key)
+        body = answer["Body"]
+        upload_args = self._carried(answer) | options.destination_args()
+        tagging = source_hook._readable_tags(reader, **source_key)
+        if tagging:
+            upload_args["Tagging"] = tagging
+        try:
+            if obj.size <= options.multipart_threshold:
+                writer.put_object(**target, Body=body.read(), **upload_args)
+                return
+            upload_id = writer.create_multipart_upload(**target, **upload_args)["UploadId"]
+            try:
+                parts = []
+                part_size = options.part_size(obj.size)
+                for number in range(1, math.ceil(obj.size / part_size) + 1):
+                    data = body.read(part_size)
+                    etag = writer.upload_part(**target, UploadId=upload_id, PartNumber=number, Body=data)["ETag"]
+                    parts.append({"PartNumber": number, "ETag": etag})
+                writer.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+            except BaseException:
+                writer.abort_multipart_upload(**target, UploadId=upload_id)
+                raise
+        finally:
+            body.close()
+
+    def delete_keys(self, root: S3Location, keys: list[str]) -> dict[str, str]:
+        """Delete up to 1,000 relative keys in one DeleteObjects call; return key -> error for each failure."""
+        client = self.get_conn()
+        answer = client.delete_objects(
+            Bucket=root.bucket, Delete={"Objects": [{"Key": root.prefix + key} for key in keys], "Quiet": True}
+        )
+        cut = len(root.prefix)
+        return {error["Key"][cut:]: f"{error['Code']}: {error['Message']}" for error in answer.get("Errors", [])}
+
+    @staticmethod
+    def _carried(answer: dict[str, Any]) -> dict[str, Any]:
+        carried = {header: answer[header] for header in CARRIED_HEADERS if answer.get(header)}
+        carried["Metadata"] = answer.get("Metadata", {})
+        return carried
