@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+AWSCLI := $(TOOLS)/awscli/bin/aws
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: env demo test lint bench airflow clean
 
-env: $(VENV)/.synced
+env: $(VENV)/.synced $(AWSCLI)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -17,6 +18,12 @@ $(UV):
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra test --compile-bytecode --python $(PYTHON)
 	@touch $@
+
+# The AWS CLI, the reference the S3 sync is tested and benchmarked against, pins its own
+# botocore, so it lives in an environment of its own.
+$(AWSCLI): | $(UV)
+	$(UV) venv -q $(TOOLS)/awscli --python $(PYTHON)
+	$(UV) pip install -q --python $(TOOLS)/awscli/bin/python awscli==1.46.3
 
 demo: env
 	$(VENV)/bin/python -m scripts.demo
