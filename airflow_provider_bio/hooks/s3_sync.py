@@ -102,7 +102,7 @@ class S3SyncHook(S3Hook):
             return
         head = client.head_object(**copy_source)
         upload_args = self._carried(head) | options.destination_args()
-        tagging = self._readable_tags(client, **copy_source)
+        tagging = self._readable_tags(client, source.bucket, source.prefix + obj.key)
         if tagging:
             upload_args["Tagging"] = tagging
         upload_id = client.create_multipart_upload(**target, **upload_args)["UploadId"]
@@ -148,7 +148,7 @@ class S3SyncHook(S3Hook):
         answer = reader.get_object(**source_key)
         body = answer["Body"]
         upload_args = self._carried(answer) | options.destination_args()
-        tagging = source_hook._readable_tags(reader, **source_key)
+        tagging = source_hook._readable_tags(reader, source.bucket, source.prefix + obj.key)
         if tagging:
             upload_args["Tagging"] = tagging
         try:
