@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from fnmatch import fnmatchcase
 
 import boto3
 
-from tests.conftest import REPO
 from tests.integration.conftest import CONF
 from tests.support.botocore_events import ApiCall, recorded_calls
+from tests.support.iam import allowed as policy_allows
+from tests.support.iam import load_policy
 
-POLICY = json.loads((REPO / "docs/iam/batch_index_taxons.json").read_text())
+POLICY = load_policy("batch_index_taxons")
 BUCKET = "bio-test-heatmap-batch-jobs"
 KEY = "input_files/2026-11-21_retry.json"
 
@@ -34,12 +34,7 @@ IAM_ACTIONS = {
 
 
 def allowed(action: str, resource: str) -> bool:
-    return any(
-        statement["Effect"] == "Allow"
-        and any(fnmatchcase(action, pattern) for pattern in statement["Action"])
-        and any(fnmatchcase(resource, pattern) for pattern in statement["Resource"])
-        for statement in POLICY["Statement"]
-    )
+    return policy_allows(POLICY, action, resource)
 
 
 def test_policy_names_actions_not_wildcards():
