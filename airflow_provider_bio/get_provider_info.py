@@ -21,13 +21,15 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_bio.operators.taxon_index",
                     "airflow_provider_bio.operators.search_index",
                 ],
-            }
+            },
+            {"integration-name": "Amazon S3 sync", "python-modules": ["airflow_provider_bio.operators.s3_sync"]},
         ],
         "hooks": [
             {
                 "integration-name": "OpenSearch / Elasticsearch (HTTP)",
                 "python-modules": ["airflow_provider_bio.hooks.search_index"],
-            }
+            },
+            {"integration-name": "Amazon S3 sync", "python-modules": ["airflow_provider_bio.hooks.s3_sync"]},
         ],
         "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],
     }
