@@ -151,6 +151,13 @@ class S3SyncOperator(AwsLateHookOperator):
         self.max_in_flight = max_in_flight
         self.progress_every_seconds = progress_every_seconds
 
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        # One HTTP connection per object in flight (and the parts of one large copy), retries
+        # with backoff for S3's 503 SlowDown; the user's botocore_config wins.
+        config = {"max_pool_connections": self.max_in_flight + 8, "retries": {"mode": "standard"}}
+        return {**super()._hook_parameters, "config": config | (self.botocore_config or {})}
+
     # -- checks made before any AWS call ------------------------------------------------------
 
     def _check_arguments(self) -> tuple[S3Location, S3Location, list[tuple[str, str]]]:
@@ -189,9 +196,7 @@ class S3SyncOperator(AwsLateHookOperator):
         source_hook: S3SyncHook = self.hook
         streamed = self.dest_aws_conn_id not in (None, self.aws_conn_id)
         destination_hook = (
-            S3SyncHook(aws_conn_id=self.dest_aws_conn_id, region_name=self.region_name, verify=self.verify)
-            if streamed
-            else source_hook
+            S3SyncHook(**(self._hook_parameters | {"aws_conn_id": self.dest_aws_conn_id})) if streamed else source_hook
         )
         options = CopyOptions(
             self.storage_class, self.sse_kms_key_id, self.multipart_threshold, self.multipart_chunksize
