@@ -6,7 +6,10 @@ import io
 import json
 import logging
 import os
+import socket
+import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +56,37 @@ def moto_server() -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@contextmanager
+def moto_server_process() -> Iterator[str]:
+    """Like :func:`moto_server`, but in a process of its own, so its CPU is not shared with the caller's.
+
+    Benchmarks use it: an in-process server competes with the code it measures for one GIL.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def aws_environment(endpoint_url: str) -> dict[str, str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import Full, Queue, SimpleQueue
+from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -28,19 +30,66 @@ def bounded_map(
     :param stop: checked before each new call.
     """
     pending = iter(items)
-    running: dict[Future[Result], Item] = {}
+    finished: SimpleQueue[tuple[Item, Future[Result]]] = SimpleQueue()
+    running = 0
     exhausted = False
     with ThreadPoolExecutor(max_workers=max_in_flight) as pool:
         while True:
-            while not exhausted and len(running) < max_in_flight and not stop():
+            while not exhausted and running < max_in_flight and not stop():
                 try:
                     item = next(pending)
                 except StopIteration:
                     exhausted = True
                     break
-                running[pool.submit(function, item)] = item
+                future = pool.submit(function, item)
+                future.add_done_callback(lambda done, item=item: finished.put((item, done)))
+                running += 1
             if not running:
                 return
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield running.pop(future), future
+            yield finished.get()
+            running -= 1
+
+
+_END = object()
+
+
+def prefetched(items: Iterable[Item], max_buffered: int) -> Iterator[Item]:
+    """Draw ``items`` on a background thread, at most ``max_buffered`` ahead of the consumer.
+
+    Lets a paginated listing fetch its next page while the consumer works on the current one,
+    with memory bounded by ``max_buffered``. An exception raised while drawing is re-raised to
+    the consumer at the point it happened.
+
+    :param items: the (slow) iterable.
+    :param max_buffered: the most items held ahead.
+    """
+    buffer: Queue[Any] = Queue(maxsize=max_buffered)
+    abandoned = threading.Event()
+
+    def draw() -> None:
+        try:
+            for item in items:
+                while not abandoned.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if abandoned.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as error:  # handed to the consumer
+            buffer.put(error)
+
+    thread = threading.Thread(target=draw, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abandoned.set()

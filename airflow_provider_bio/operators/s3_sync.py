@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_bio.core.bounded import bounded_map
+from airflow_provider_bio.core.bounded import bounded_map, prefetched
 from airflow_provider_bio.core.s3_sync import (
     COPY,
     DELETE,
@@ -38,6 +38,8 @@ STORAGE_CLASSES = (
 #: Planned keys listed in a dry run's result (the log lists every one).
 DRY_RUN_LISTED = 10_000
 DELETE_BATCH = 1000
+#: Listed objects held ahead of the plan, per side: two pages.
+LISTING_BUFFER = 2000
 #: Failed keys kept in the result (the log names every one).
 FAILURES_LISTED = 1000
 
@@ -203,9 +205,10 @@ class S3SyncOperator(AwsLateHookOperator):
         )
 
         def plan() -> Iterator[Step]:
+            # Each listing fetches its next page while the copies of the current one run.
             return plan_sync(
-                source_hook.iter_objects(source),
-                destination_hook.iter_objects(destination),
+                prefetched(source_hook.iter_objects(source), LISTING_BUFFER),
+                prefetched(destination_hook.iter_objects(destination), LISTING_BUFFER),
                 delete=self.delete,
                 size_only=self.size_only,
                 filters=filters,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_bio.core.bounded import bounded_map
+from airflow_provider_bio.core.bounded import bounded_map, prefetched
 from airflow_provider_bio.core.s3_sync import S3Object, check_filters, included, parse_s3_uri, plan_sync
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -122,3 +122,29 @@ def test_bounded_map_stops_starting_new_calls_when_told():
     for item, _ in bounded_map(lambda i: i, range(100), 1, stop=lambda: len(seen) >= 3):
         seen.append(item)
     assert seen == [0, 1, 2]
+
+
+def test_prefetched_keeps_order_and_bounds_what_it_holds():
+    drawn = []
+
+    def slow():
+        for i in range(50):
+            drawn.append(i)
+            yield i
+
+    consumer = prefetched(slow(), 5)
+    assert next(consumer) == 0
+    time.sleep(0.2)
+    assert len(drawn) <= 7  # the one handed over, five buffered, one waiting to be put
+    assert list(consumer) == list(range(1, 50))
+
+
+def test_prefetched_hands_errors_to_the_consumer():
+    def broken():
+        yield 1
+        raise RuntimeError("listing failed")
+
+    consumer = prefetched(broken(), 5)
+    assert next(consumer) == 1
+    with pytest.raises(RuntimeError, match="listing failed"):
+        next(consumer)
