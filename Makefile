@@ -37,6 +37,7 @@ test: lint
 
 bench: env
 	$(VENV)/bin/python -m scripts.bench
+	$(VENV)/bin/python -m scripts.bench_s3_sync
 
 airflow: env
 	$(VENV)/bin/python -m scripts.standalone
