@@ -61,21 +61,19 @@ class _Raw(io.BytesIO):
         yield self.getvalue()
 
 
-def lambda_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
-    """An HTTP response as the Lambda Invoke API would send it."""
-    return AWSResponse("http://lambda.local/", status, headers or {}, _Raw(json.dumps(body).encode()))
+def http_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
+    """An HTTP response with a JSON body, as botocore receives it."""
+    return AWSResponse("http://aws.local/", status, headers or {}, _Raw(json.dumps(body).encode()))
 
 
 def function_error(error_type: str, message: str) -> AWSResponse:
     """An invocation whose function raised (``X-Amz-Function-Error: Unhandled``)."""
-    return lambda_response(
-        200, {"errorType": error_type, "errorMessage": message}, {"X-Amz-Function-Error": "Unhandled"}
-    )
+    return http_response(200, {"errorType": error_type, "errorMessage": message}, {"X-Amz-Function-Error": "Unhandled"})
 
 
 def throttled() -> AWSResponse:
     """Lambda's 429 ``TooManyRequestsException``."""
-    return lambda_response(
+    return http_response(
         429, {"Type": "User", "message": "Rate exceeded"}, {"x-amzn-ErrorType": "TooManyRequestsException"}
     )
 

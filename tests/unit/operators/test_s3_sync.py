@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from airflow_provider_bio.operators.s3_sync import S3SyncOperator
 from tests.support.airflow_context import make_context
-from tests.support.botocore_events import client_events, lambda_response, recorded_calls
+from tests.support.botocore_events import client_events, http_response, recorded_calls
 
 SRC, DST = "bio-sync-source", "bio-sync-destination"
 EDGE_KEYS = [
@@ -154,7 +154,7 @@ def test_a_failed_copy_fails_the_task_after_all_the_others(s3):
         # A before-call answer replaces the request: the copy of "b" never reaches S3.
         if params["url_path"].endswith("/b"):
             error = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
-            return lambda_response(403, {}), error
+            return http_response(403, {}), error
         return None
 
     with client_events({"before-call.s3.CopyObject": deny}), pytest.raises(RuntimeError, match=r"1 objects.*'b'"):
