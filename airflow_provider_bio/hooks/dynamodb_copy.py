@@ -1,0 +1,52 @@
+"""DynamoDB calls of a table copy: one scan segment's pages, and batch writes that finish."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+#: BatchWriteItem takes at most 25 puts.
+BATCH_SIZE = 25
+#: Attempts at one batch's unprocessed items before the copy fails (the Glue job needed 35 retries).
+MAX_BATCH_ATTEMPTS = 35
+
+
+def backoff(seconds: float) -> None:
+    """Wait before re-sending unprocessed items."""
+    time.sleep(seconds)
+
+
+class DynamoCopyHook(AwsBaseHook):
+    """Scan and batch-write DynamoDB items in their typed (AttributeValue) form."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "dynamodb"
+        super().__init__(*args, **kwargs)
+
+    def scan_segment(self, table: str, segment: int, total_segments: int) -> Iterator[list[dict[str, Any]]]:
+        """Yield the items of one parallel-scan segment, a page (up to 1 MB) at a time, consistently read."""
+        paginator = self.get_conn().get_paginator("scan")
+        pages = paginator.paginate(TableName=table, Segment=segment, TotalSegments=total_segments, ConsistentRead=True)
+        for page in pages:
+            yield page.get("Items", [])
+
+    def write_batch(self, table: str, items: list[dict[str, Any]], base_delay: float = 0.05) -> None:
+        """Put up to 25 items, re-sending UnprocessedItems with exponential backoff and jitter.
+
+        :raises RuntimeError: when items are still unprocessed after ``MAX_BATCH_ATTEMPTS``.
+        """
+        client = self.get_conn()
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        for attempt in range(MAX_BATCH_ATTEMPTS):
+            answer = client.batch_write_item(RequestItems={table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(table, [])
+            if not requests:
+                return
+            backoff(min(5.0, base_delay * 2**attempt) * random.uniform(0.5, 1.0))
+        raise RuntimeError(
+            f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} BatchWriteItem attempts"
+        )
