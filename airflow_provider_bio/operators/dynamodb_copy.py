@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import threading
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
+from airflow.providers.amazon.aws.links.glue import GlueJobRunDetailsLink
+
+from airflow_provider_bio.core import glue_states
 from airflow_provider_bio.core.copy_guard import check_copy_target
 from airflow_provider_bio.core.obfuscation import (
     DEFAULT_EMAIL_KEYS,
@@ -17,7 +26,13 @@ from airflow_provider_bio.core.obfuscation import (
     ObfuscationSettings,
     obfuscate_item,
 )
+from airflow_provider_bio.core.s3_sync import parse_s3_uri
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: Task state store key of the Glue run a task started, so a retry reattaches instead of copying twice.
+GLUE_RUN_KEY = "glue_job_run"
+ENGINES = ("local", "glue")
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,12 +55,23 @@ class CopyCounts:
 class DynamoGlueCopyOperator(AwsLateHookOperator):
     """Copy every item of a DynamoDB table into another table, obfuscating emails on the way.
 
-    The engine scans the source in ``scan_segments`` parallel segments (consistent reads), applies
-    :func:`~airflow_provider_bio.core.obfuscation.obfuscate_item` to each item and writes
-    BatchWriteItem batches of 25, re-sending unprocessed items with backoff. Memory holds one
-    scan page per segment, whatever the table's size. Before any AWS call it refuses a
-    destination that is the source, or that matches ``protected_tables`` or
-    ``protected_accounts``. Fails when fewer items were written than read.
+    Two engines share one transform,
+    :func:`~airflow_provider_bio.core.obfuscation.obfuscate_item`:
+
+    - ``engine="local"`` scans the source in ``scan_segments`` parallel segments (consistent
+      reads), transforms each item and writes BatchWriteItem batches of 25, re-sending
+      unprocessed items with backoff; memory holds one scan page per segment. For small tables,
+      development and the demo.
+    - ``engine="glue"`` runs the Glue job ``glue_job_name`` whose PySpark script ships in this
+      package (``jobs/dynamo_glue_copy.py``, with ``core`` zipped beside it); with
+      ``update_job_definition`` both are uploaded under ``script_location`` and the job is
+      created or updated. It refuses to start while another run of the job is active, and a
+      retry of the task reattaches to the run it started (kept in the task state store) instead
+      of starting a second copy. Waits synchronously or deferred (the amazon provider's
+      GlueJobCompleteTrigger); the job writes its counts next to the script.
+
+    Before any AWS call it refuses a destination that is the source, or that matches
+    ``protected_tables`` or ``protected_accounts``. Fails when fewer items were written than read.
 
     :param source_table: the table read (with ``aws_conn_id``). (templated)
     :param destination_table: the table written; it must exist. (templated)
@@ -57,8 +83,23 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
     :param destination_account_id: the destination's account id, checked against ``protected_accounts``.
     :param protected_tables: shell patterns of tables never written (default ``("*prod*",)``).
     :param protected_accounts: account ids never written.
-    :param scan_segments: parallel scan segments (and writer threads).
-    :param progress_every_seconds: seconds between two progress lines in the log.
+    :param scan_segments: local engine: parallel scan segments (and writer threads).
+    :param progress_every_seconds: local engine: seconds between two progress lines in the log.
+    :param engine: ``local`` or ``glue``.
+    :param glue_job_name: glue engine: the job's name.
+    :param script_location: glue engine: ``s3://bucket/prefix/`` holding the script, the core zip
+        and the runs' results.
+    :param update_job_definition: glue engine: upload the script and create or update the job first.
+    :param job_role_arn: glue engine: the role the job runs as (needed to create or update it).
+    :param destination_role_arn: glue engine: the role assumed for the write (cross-account).
+    :param worker_type: glue engine: e.g. ``G.1X``.
+    :param number_of_workers: glue engine: workers; the scan uses one split per worker.
+    :param write_throughput_percent: glue engine: share of the destination's write capacity used.
+    :param output_retries: glue engine: the connector's retries of throttled writes.
+    :param wait_for_completion: glue engine: wait for the run (else return its id at once).
+    :param deferrable: glue engine: wait in the triggerer instead of a worker slot.
+    :param waiter_delay: glue engine: seconds between two checks of the run.
+    :param waiter_max_attempts: glue engine: checks before giving up (default: 48 hours' worth).
     """
 
     aws_hook_class_path = "airflow_provider_bio.hooks.dynamodb_copy.DynamoCopyHook"
@@ -68,8 +109,11 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         "destination_table",
         "obfuscation_domain",
         "dest_aws_conn_id",
+        "script_location",
+        "destination_role_arn",
     )
     ui_color = "#c9a0dc"
+    operator_extra_links = (GlueJobRunDetailsLink(),)
 
     def __init__(
         self,
@@ -85,6 +129,20 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         protected_accounts: Sequence[str] = (),
         scan_segments: int = 8,
         progress_every_seconds: float = 30.0,
+        engine: str = "local",
+        glue_job_name: str | None = None,
+        script_location: str | None = None,
+        update_job_definition: bool = False,
+        job_role_arn: str | None = None,
+        destination_role_arn: str | None = None,
+        worker_type: str = "G.1X",
+        number_of_workers: int = 20,
+        write_throughput_percent: float = 0.1,
+        output_retries: int = 35,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        waiter_delay: int = 60,
+        waiter_max_attempts: int = 2880,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +157,20 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         self.protected_accounts = protected_accounts
         self.scan_segments = scan_segments
         self.progress_every_seconds = progress_every_seconds
+        self.engine = engine
+        self.glue_job_name = glue_job_name
+        self.script_location = script_location
+        self.update_job_definition = update_job_definition
+        self.job_role_arn = job_role_arn
+        self.destination_role_arn = destination_role_arn
+        self.worker_type = worker_type
+        self.number_of_workers = number_of_workers
+        self.write_throughput_percent = write_throughput_percent
+        self.output_retries = output_retries
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
 
     @property
     def _hook_parameters(self) -> dict[str, Any]:
@@ -117,10 +189,27 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         )
         if not 1 <= self.scan_segments <= 1000:
             raise ValueError(f"scan_segments must be between 1 and 1000, got {self.scan_segments}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.engine == "glue":
+            if not self.glue_job_name or not re.fullmatch(r"[\w.-]{1,255}", self.glue_job_name):
+                raise ValueError(f"glue_job_name {self.glue_job_name!r} is not a Glue job name")
+            parse_s3_uri(self.script_location or "", "script_location")
+            if self.update_job_definition and not self.job_role_arn:
+                raise ValueError("update_job_definition needs job_role_arn, the role the Glue job runs as")
+            if not 0 < self.write_throughput_percent <= 1.5:
+                raise ValueError("write_throughput_percent must be in (0, 1.5]")
         return ObfuscationSettings(self.obfuscation_domain, self.email_keys, self.prefixed_keys)
 
-    def execute(self, context: Context) -> dict[str, int]:
+    def execute(self, context: Context) -> dict[str, Any]:
         settings = self._check_arguments()
+        if self.engine == "glue":
+            return self._run_glue(context, settings)
+        return self._run_local(settings)
+
+    # -- the local engine --------------------------------------------------------------------------
+
+    def _run_local(self, settings: ObfuscationSettings) -> dict[str, Any]:
         from airflow_provider_bio.hooks.dynamodb_copy import DynamoCopyHook
 
         reader: DynamoCopyHook = self.hook
@@ -199,3 +288,162 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             counts.transformed,
             counts.emails + counts.prefixed,
         )
+
+    # -- the Glue engine ---------------------------------------------------------------------------
+
+    def _glue_hook(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
+
+        location = parse_s3_uri(self.script_location or "", "script_location")
+        return GlueJobHook(
+            job_name=self.glue_job_name,
+            desc=f"Copy of DynamoDB {self.source_table} with emails obfuscated (airflow-provider-bio)",
+            script_location=f"{location.uri}dynamo_glue_copy.py",
+            iam_role_arn=self.job_role_arn,
+            update_config=True,
+            create_job_kwargs={
+                "GlueVersion": "4.0",
+                "WorkerType": self.worker_type,
+                "NumberOfWorkers": self.number_of_workers,
+                "Command": {
+                    "Name": "glueetl",
+                    "ScriptLocation": f"{location.uri}dynamo_glue_copy.py",
+                    "PythonVersion": "3",
+                },
+                "DefaultArguments": {"--extra-py-files": f"{location.uri}airflow_provider_bio_core.zip"},
+            },
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    def _glue_arguments(self, settings: ObfuscationSettings, result_uri: str) -> dict[str, str]:
+        obfuscation = {
+            "domain": settings.domain,
+            "email_keys": list(settings.email_keys),
+            "prefixed_keys": dict(settings.prefixed_keys),
+        }
+        return {
+            "--source_table": self.source_table,
+            "--destination_table": self.destination_table,
+            "--destination_role_arn": self.destination_role_arn or "none",
+            "--splits": str(self.number_of_workers),
+            "--write_throughput_percent": str(self.write_throughput_percent),
+            "--output_retries": str(self.output_retries),
+            "--obfuscation": json.dumps(obfuscation),
+            "--result_s3_uri": result_uri,
+        }
+
+    def _upload_job_files(self) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        location = parse_s3_uri(self.script_location or "", "script_location")
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        script = (PACKAGE_ROOT / "jobs" / "dynamo_glue_copy.py").read_bytes()
+        s3.load_bytes(script, f"{location.prefix}dynamo_glue_copy.py", location.bucket, replace=True)
+        s3.load_bytes(core_bundle(), f"{location.prefix}airflow_provider_bio_core.zip", location.bucket, replace=True)
+
+    def _run_glue(self, context: Context, settings: ObfuscationSettings) -> dict[str, Any]:
+        glue = self._glue_hook()
+        store = context.get("task_state_store")
+        started = store.get(GLUE_RUN_KEY) if store is not None else None
+        run_id = result_uri = None
+        if started:
+            state = glue.get_job_state(self.glue_job_name, started["run_id"])
+            if state in glue_states.ACTIVE or state == glue_states.SUCCEEDED:
+                self.log.info("Reattaching to Glue run %s (%s) started by an earlier try", started["run_id"], state)
+                run_id, result_uri = started["run_id"], started["result_uri"]
+        if run_id is None:
+            active = (
+                [
+                    run["Id"]
+                    for run in glue.conn.get_job_runs(JobName=self.glue_job_name, MaxResults=50).get("JobRuns", [])
+                    if run["JobRunState"] in glue_states.ACTIVE
+                ]
+                if glue.has_job(self.glue_job_name)
+                else []
+            )
+            if active:
+                raise RuntimeError(
+                    f"Glue job {self.glue_job_name} already has an active run ({', '.join(active)}): a second copy "
+                    "would write the same table; wait for it or stop it"
+                )
+            if self.update_job_definition:
+                self._upload_job_files()
+                glue.create_or_update_glue_job()
+            elif not glue.has_job(self.glue_job_name):
+                raise RuntimeError(
+                    f"Glue job {self.glue_job_name} does not exist; pass update_job_definition=True to create it"
+                )
+            location = parse_s3_uri(self.script_location or "", "script_location")
+            result_uri = f"{location.uri}results/{context['run_id']}/{self.task_id}.json"
+            arguments = self._glue_arguments(settings, result_uri)
+            run_id = glue.conn.start_job_run(JobName=self.glue_job_name, Arguments=arguments)["JobRunId"]
+            if store is not None:
+                store.set(GLUE_RUN_KEY, {"run_id": run_id, "result_uri": result_uri})
+            self.log.info("Started Glue run %s of %s", run_id, self.glue_job_name)
+        GlueJobRunDetailsLink.persist(
+            context=context,
+            operator=self,
+            region_name=glue.conn_region_name,
+            aws_partition=glue.conn_partition,
+            job_name=self.glue_job_name,
+            job_run_id=run_id,
+        )
+        if self.deferrable:
+            from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
+
+            self.defer(
+                trigger=GlueJobCompleteTrigger(
+                    job_name=self.glue_job_name,
+                    run_id=run_id,
+                    waiter_delay=self.waiter_delay,
+                    waiter_max_attempts=self.waiter_max_attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+            )
+        if not self.wait_for_completion:
+            return {"glue_job_run_id": run_id}
+        glue.get_waiter("job_complete").wait(
+            JobName=self.glue_job_name,
+            RunId=run_id,
+            WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
+        )
+        return self._glue_result(run_id, result_uri)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Finish a deferred Glue copy: check the trigger's event, then the job's counts."""
+        if not event or event.get("status") != "success":
+            raise RuntimeError(f"Glue run of {self.glue_job_name} did not succeed: {event}")
+        store = context.get("task_state_store")
+        started = store.get(GLUE_RUN_KEY) if store is not None else None
+        if not started or started["run_id"] != event["run_id"]:
+            return {"glue_job_run_id": event["run_id"]}
+        return self._glue_result(event["run_id"], started["result_uri"])
+
+    def _glue_result(self, run_id: str, result_uri: str | None) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        location = parse_s3_uri((result_uri or "").rsplit("/", 1)[0], "result_uri")
+        key = f"{location.prefix}{(result_uri or '').rsplit('/', 1)[1]}"
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        counts = json.loads(s3.read_key(key, location.bucket))
+        self.log.info("Glue run %s: %s", run_id, counts)
+        if counts["written"] != counts["read"]:
+            raise RuntimeError(f"Glue run {run_id} read {counts['read']} items but wrote {counts['written']}")
+        return {"glue_job_run_id": run_id, **counts}
+
+
+def core_bundle() -> bytes:
+    """A zip of ``airflow_provider_bio.core`` (and the package's ``__init__``), for Glue's ``--extra-py-files``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.write(PACKAGE_ROOT / "__init__.py", "airflow_provider_bio/__init__.py")
+        for path in sorted((PACKAGE_ROOT / "core").glob("*.py")):
+            bundle.write(path, f"airflow_provider_bio/core/{path.name}")
+    return buffer.getvalue()

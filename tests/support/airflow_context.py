@@ -33,4 +33,8 @@ class FakeTaskInstance:
 
 def make_context(store: FakeTaskStateStore | None = None) -> dict[str, Any]:
     """A context holding a task instance and a task state store (one per task instance, across tries)."""
-    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else FakeTaskStateStore()}
+    return {
+        "ti": FakeTaskInstance(),
+        "task_state_store": store if store is not None else FakeTaskStateStore(),
+        "run_id": "manual__2026-11-21T05:00:00+00:00",
+    }
