@@ -93,7 +93,7 @@ class S3SyncOperator(AwsLateHookOperator):
     :param source: ``s3://bucket[/prefix]`` to read. (templated)
     :param destination: ``s3://bucket[/prefix]`` to write. (templated)
     :param delete: delete destination objects that have no source counterpart (after filters).
-    :param dry_run: plan, log and return the exact plan; write nothing.
+    :param dry_run: plan, log and return the exact plan; write nothing. (templated)
     :param size_only: copy only objects whose size differs or that are missing.
     :param filters: ``(kind, pattern)`` pairs, ``kind`` being ``include`` or ``exclude``. (templated)
     :param allow_empty_source: let a delete sync run when the source lists nothing.
@@ -111,7 +111,14 @@ class S3SyncOperator(AwsLateHookOperator):
     """
 
     aws_hook_class_path = "airflow_provider_bio.hooks.s3_sync.S3SyncHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "source", "destination", "filters", "dest_aws_conn_id")
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "source",
+        "destination",
+        "filters",
+        "dest_aws_conn_id",
+        "dry_run",
+    )
     ui_color = "#7fb3d5"
 
     def __init__(

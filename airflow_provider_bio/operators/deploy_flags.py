@@ -1,0 +1,62 @@
+"""SetDeployFlagsOperator: the lower environment's deploy flags (``migrate``, table versions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class SetDeployFlagsOperator(AwsLateHookOperator):
+    """Write deploy flags to a deploy table row each, or to SSM parameters.
+
+    With ``deploy_table`` each flag is the item ``{pk: name, sk: name, current: value}`` (the
+    ``efcms-deploy-<env>`` layout); otherwise each is the String parameter ``<ssm_prefix>/<name>``.
+
+    :param flags: flag name -> value, e.g. ``{"migrate": "false"}``. (templated)
+    :param deploy_table: the deploy table, or None to use SSM. (templated)
+    :param ssm_prefix: the parameters' path prefix when there is no deploy table. (templated)
+    """
+
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "flags", "deploy_table", "ssm_prefix")
+
+    def __init__(
+        self,
+        *,
+        flags: Mapping[str, str],
+        deploy_table: str | None = None,
+        ssm_prefix: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flags = flags
+        self.deploy_table = deploy_table
+        self.ssm_prefix = ssm_prefix
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "client_type": "dynamodb" if self.deploy_table else "ssm"}
+
+    def execute(self, context: Context) -> dict[str, str]:
+        if not self.flags:
+            raise ValueError("flags is empty: name at least one flag to set")
+        if bool(self.deploy_table) == bool(self.ssm_prefix):
+            raise ValueError(
+                "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)"
+            )
+        client = self.hook.conn
+        for name, value in self.flags.items():
+            if self.deploy_table:
+                item = {"pk": {"S": name}, "sk": {"S": name}, "current": {"S": str(value)}}
+                client.put_item(TableName=self.deploy_table, Item=item)
+            else:
+                client.put_parameter(
+                    Name=f"{self.ssm_prefix.rstrip('/')}/{name}", Value=str(value), Type="String", Overwrite=True
+                )
+            self.log.info("%s = %s", name, value)
+        return {name: str(value) for name, value in self.flags.items()}

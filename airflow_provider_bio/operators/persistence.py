@@ -1,0 +1,223 @@
+"""A lower environment's persistence: delete its tables and search domains, recreate an empty table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Seconds between two checks while a deletion is blocked or in progress.
+POLL_SECONDS = 10.0
+
+
+def _refuse_protected(names: Sequence[str], protected: Sequence[str], what: str) -> None:
+    for name in names:
+        for pattern in protected:
+            if fnmatchcase(name, pattern):
+                raise ValueError(
+                    f"{what} {name!r} matches protected pattern {pattern!r}: it is never deleted or recreated; "
+                    "change the protected patterns only if it is not production"
+                )
+
+
+class DeletePersistenceOperator(AwsLateHookOperator):
+    """Delete DynamoDB tables and OpenSearch domains, and wait until they are gone.
+
+    A table whose deletion is blocked (replicas being removed, the table still updating) is
+    retried until ``timeout_seconds``; a missing table or domain counts as deleted. Refuses,
+    before any AWS call, names matching ``protected``. ``dry_run`` lists what exists and would go.
+
+    :param tables: DynamoDB tables to delete. (templated)
+    :param domains: OpenSearch domains to delete. (templated)
+    :param protected: shell patterns never deleted (default ``("*prod*",)``).
+    :param dry_run: report, delete nothing. (templated)
+    :param timeout_seconds: how long to keep trying (OpenSearch deletions take about 30 minutes).
+    """
+
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "tables", "domains", "dry_run")
+
+    def __init__(
+        self,
+        *,
+        tables: Sequence[str] = (),
+        domains: Sequence[str] = (),
+        protected: Sequence[str] = ("*prod*",),
+        dry_run: bool = False,
+        timeout_seconds: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tables = tables
+        self.domains = domains
+        self.protected = protected
+        self.dry_run = dry_run
+        self.timeout_seconds = timeout_seconds
+
+    def _client(self, service: str) -> Any:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(**(self._hook_parameters | {"client_type": service})).conn
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        _refuse_protected(self.tables, self.protected, "table")
+        _refuse_protected(self.domains, self.protected, "domain")
+        dynamodb, opensearch = self._client("dynamodb"), self._client("opensearch")
+        existing_tables = [t for t in self.tables if self._table_exists(dynamodb, t)]
+        existing_domains = [d for d in self.domains if self._domain_exists(opensearch, d)]
+        if self.dry_run:
+            self.log.info("dry run: would delete tables %s and domains %s", existing_tables, existing_domains)
+            return {"tables": existing_tables, "domains": existing_domains, "dry_run": True}
+        deadline = time.monotonic() + self.timeout_seconds
+        for table in existing_tables:
+            self._delete_table(dynamodb, table, deadline)
+        for domain in existing_domains:
+            opensearch.delete_domain(DomainName=domain)
+        for table in existing_tables:
+            dynamodb.get_waiter("table_not_exists").wait(
+                TableName=table,
+                WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": int(self.timeout_seconds // POLL_SECONDS) + 1},
+            )
+        for domain in existing_domains:
+            while self._domain_exists(opensearch, domain):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"OpenSearch domain {domain} still exists after {self.timeout_seconds} s")
+                time.sleep(POLL_SECONDS)
+        self.log.info("Deleted tables %s and domains %s", existing_tables, existing_domains)
+        return {"tables": existing_tables, "domains": existing_domains}
+
+    def _delete_table(self, dynamodb: Any, table: str, deadline: float) -> None:
+        while True:
+            try:
+                dynamodb.delete_table(TableName=table)
+                return
+            except dynamodb.exceptions.ResourceNotFoundException:
+                return
+            except (dynamodb.exceptions.ResourceInUseException, dynamodb.exceptions.ClientError) as err:
+                code = err.response["Error"]["Code"]
+                if code not in ("ResourceInUseException", "ValidationException") or time.monotonic() > deadline:
+                    raise
+                self.log.info("Deletion of %s is blocked (%s); trying again", table, err.response["Error"]["Message"])
+                time.sleep(POLL_SECONDS)
+
+    @staticmethod
+    def _table_exists(dynamodb: Any, table: str) -> bool:
+        try:
+            dynamodb.describe_table(TableName=table)
+        except dynamodb.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    @staticmethod
+    def _domain_exists(opensearch: Any, domain: str) -> bool:
+        """A domain exists until OpenSearch no longer describes it (it shows ``Deleted`` while going)."""
+        try:
+            opensearch.describe_domain(DomainName=domain)
+        except opensearch.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+
+class RecreateDynamoTableOperator(AwsLateHookOperator):
+    """Create an empty destination table shaped like the source: keys, indexes, billing, stream.
+
+    The stand-in for "redeploy" when the lower environment's table was deleted. The source is
+    described with ``aws_conn_id``, the table created with ``dest_aws_conn_id`` (or the same).
+    An existing destination table is left as it is.
+
+    :param source_table: the table to copy the shape of. (templated)
+    :param destination_table: the table to create. (templated)
+    :param dest_aws_conn_id: the destination's connection, when another account. (templated)
+    :param protected: shell patterns never recreated (default ``("*prod*",)``).
+    """
+
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "source_table", "destination_table", "dest_aws_conn_id")
+
+    def __init__(
+        self,
+        *,
+        source_table: str,
+        destination_table: str,
+        dest_aws_conn_id: str | None = None,
+        protected: Sequence[str] = ("*prod*",),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_table = source_table
+        self.destination_table = destination_table
+        self.dest_aws_conn_id = dest_aws_conn_id
+        self.protected = protected
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "client_type": "dynamodb"}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        _refuse_protected([self.destination_table], self.protected, "destination_table")
+        source = self.hook.conn
+        destination = (
+            AwsBaseHook(**(self._hook_parameters | {"aws_conn_id": self.dest_aws_conn_id})).conn
+            if self.dest_aws_conn_id not in (None, self.aws_conn_id)
+            else source
+        )
+        if self.dest_aws_conn_id in (None, self.aws_conn_id) and self.destination_table == self.source_table:
+            raise ValueError("destination_table is the source table")
+        try:
+            destination.describe_table(TableName=self.destination_table)
+            self.log.info("%s exists already: left as it is", self.destination_table)
+            return {"created": False}
+        except destination.exceptions.ResourceNotFoundException:
+            pass
+        shape = table_shape(source.describe_table(TableName=self.source_table)["Table"])
+        destination.create_table(TableName=self.destination_table, **shape)
+        destination.get_waiter("table_exists").wait(TableName=self.destination_table)
+        self.log.info("Created %s shaped like %s", self.destination_table, self.source_table)
+        return {"created": True}
+
+
+def table_shape(description: dict[str, Any]) -> dict[str, Any]:
+    """CreateTable arguments reproducing a DescribeTable answer's keys, indexes, billing and stream."""
+    on_demand = description.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
+
+    def throughput(source: dict[str, Any]) -> dict[str, Any]:
+        if on_demand:
+            return {}
+        given = source.get("ProvisionedThroughput", {})
+        return {
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": given.get("ReadCapacityUnits") or 1,
+                "WriteCapacityUnits": given.get("WriteCapacityUnits") or 1,
+            }
+        }
+
+    shape: dict[str, Any] = {
+        "KeySchema": description["KeySchema"],
+        "AttributeDefinitions": description["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST" if on_demand else "PROVISIONED",
+        **throughput(description),
+    }
+    indexes = [
+        {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"], **throughput(i)}
+        for i in description.get("GlobalSecondaryIndexes", [])
+    ]
+    if indexes:
+        shape["GlobalSecondaryIndexes"] = indexes
+    local = [
+        {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+        for i in description.get("LocalSecondaryIndexes", [])
+    ]
+    if local:
+        shape["LocalSecondaryIndexes"] = local
+    stream = description.get("StreamSpecification")
+    if stream and stream.get("StreamEnabled"):
+        shape["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return shape

@@ -1,0 +1,168 @@
+"""glue_to_<env>: copy production's table and documents into a lower environment, emails obfuscated.
+
+One DAG per entry of ``lower_environments.json`` beside this file (or the file named by
+``GLUE_TO_LOWER_ENV_CONFIG``): adding an environment is adding an entry. Order: preview what
+will be deleted (a ``dry_run`` conf stops there), deploy flags off, delete the environment's
+tables and search domains, recreate the empty table, streams off, the table copy and the
+documents sync side by side, streams on, wait for the processors to drain, migrate flag on.
+A failed step is retried or cleared on its own; nothing before it reruns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param
+
+from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
+from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
+from airflow_provider_bio.operators.persistence import DeletePersistenceOperator, RecreateDynamoTableOperator
+from airflow_provider_bio.operators.s3_sync import S3SyncOperator
+from airflow_provider_bio.operators.stream_processors import ToggleStreamProcessorsOperator
+from airflow_provider_bio.sensors.stream_processors import StreamProcessorsDrainedSensor
+
+CONFIG = Path(os.environ.get("GLUE_TO_LOWER_ENV_CONFIG", Path(__file__).with_name("lower_environments.json")))
+
+
+def not_dry_run(dry_run: bool) -> bool:
+    """Let the run go on past the previews unless it is a dry run."""
+    return not dry_run
+
+
+def documents_wanted(sync_documents: bool) -> bool:
+    """Let the documents sync run unless the trigger's conf turned it off."""
+    return bool(sync_documents)
+
+
+def build(env: str, cfg: dict) -> DAG:
+    """The glue_to_<env> DAG for one configuration entry."""
+    source, dest, streams, copy, protected = (cfg[k] for k in ("source", "destination", "streams", "copy", "protected"))
+    lower = {"aws_conn_id": dest["aws_conn_id"]}
+    with DAG(
+        dag_id=f"glue_to_{env}",
+        schedule=cfg["schedule"],
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        render_template_as_native_obj=True,
+        params={
+            "dry_run": Param(False, type="boolean", description="preview deletions and the sync, then stop"),
+            "sync_documents": Param(True, type="boolean", description="false to skip the documents sync"),
+        },
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+        tags=["bio", "lower-environment"],
+        doc_md=__doc__,
+    ) as dag:
+        preview_reset = DeletePersistenceOperator(
+            task_id="preview_reset",
+            tables=dest["delete_tables"],
+            domains=dest["search_domains"],
+            protected=protected["tables"],
+            dry_run=True,
+            **lower,
+        )
+        proceed = ShortCircuitOperator(
+            task_id="stop_if_dry_run", python_callable=not_dry_run, op_args=["{{ params.dry_run }}"]
+        )
+        flags_off = SetDeployFlagsOperator(
+            task_id="flags_off",
+            flags={
+                "migrate": "false",
+                "source-table-version": dest["table_versions"]["source"],
+                "destination-table-version": dest["table_versions"]["destination"],
+            },
+            deploy_table=dest["deploy_table"],
+            **lower,
+        )
+        reset = DeletePersistenceOperator(
+            task_id="delete_persistence",
+            tables=dest["delete_tables"],
+            domains=dest["search_domains"],
+            protected=protected["tables"],
+            **lower,
+        )
+        if dest.get("redeploy_dag_id"):
+            recreate = TriggerDagRunOperator(
+                task_id="redeploy", trigger_dag_id=dest["redeploy_dag_id"], wait_for_completion=True, poke_interval=60
+            )
+        else:
+            recreate = RecreateDynamoTableOperator(
+                task_id="recreate_table",
+                source_table=source["table"],
+                destination_table=dest["table"],
+                aws_conn_id=source["aws_conn_id"],
+                dest_aws_conn_id=dest["aws_conn_id"],
+                protected=protected["tables"],
+            )
+        streams_off = ToggleStreamProcessorsOperator(
+            task_id="streams_off",
+            function_names=streams["functions"],
+            regions=streams["regions"],
+            enabled=False,
+            **lower,
+        )
+        copy_table = DynamoGlueCopyOperator(
+            task_id="copy_table",
+            source_table=source["table"],
+            destination_table=dest["table"],
+            aws_conn_id=source["aws_conn_id"],
+            dest_aws_conn_id=dest["aws_conn_id"],
+            destination_account_id=dest.get("account_id"),
+            protected_tables=protected["tables"],
+            protected_accounts=protected["accounts"],
+            retries=3,
+            **copy,
+        )
+        skip_sync = ShortCircuitOperator(
+            task_id="sync_documents_wanted",
+            python_callable=documents_wanted,
+            op_args=["{{ params.sync_documents }}"],
+            ignore_downstream_trigger_rules=False,
+        )
+        sync_documents = S3SyncOperator(
+            task_id="sync_documents",
+            source=source["documents"],
+            destination=dest["documents"],
+            delete=True,
+            max_delete_fraction=1.0,
+            aws_conn_id=source["aws_conn_id"],
+            dest_aws_conn_id=dest["aws_conn_id"],
+            retries=5,
+        )
+        streams_on = ToggleStreamProcessorsOperator(
+            task_id="streams_on",
+            function_names=streams["functions"],
+            regions=streams["regions"],
+            enabled=True,
+            trigger_rule="none_failed",
+            **lower,
+        )
+        drained = StreamProcessorsDrainedSensor(
+            task_id="wait_for_draining",
+            function_names=streams["functions"],
+            regions=streams["regions"],
+            steady_seconds=streams.get("steady_seconds", 600),
+            poke_interval=60,
+            mode="reschedule",
+            timeout=6 * 3600,
+            **lower,
+        )
+        flags_on = SetDeployFlagsOperator(
+            task_id="migrate_on", flags={"migrate": "true"}, deploy_table=dest["deploy_table"], **lower
+        )
+
+        preview_reset >> proceed >> flags_off >> reset >> recreate >> streams_off
+        streams_off >> [copy_table, skip_sync]
+        skip_sync >> sync_documents
+        [copy_table, sync_documents] >> streams_on >> drained >> flags_on
+    return dag
+
+
+for _env, _cfg in json.loads(CONFIG.read_text()).items():
+    globals()[f"glue_to_{_env}"] = build(_env, _cfg)
