@@ -1,0 +1,147 @@
+"""The runbook's other steps on moto: flags, persistence reset, table recreation, stream toggles, draining."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
+from airflow_provider_bio.operators.persistence import (
+    DeletePersistenceOperator,
+    RecreateDynamoTableOperator,
+    table_shape,
+)
+from airflow_provider_bio.sensors.stream_processors import StreamProcessorsDrainedSensor
+from tests.support.airflow_context import make_context
+from tests.support.botocore_events import recorded_calls
+
+REGION = "us-west-2"
+KEYS = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "gsi1pk", "AttributeType": "S"},
+    ],
+}
+GSI = [
+    {
+        "IndexName": "gsi1",
+        "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+]
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name=REGION)
+
+
+def test_flags_go_to_ssm_parameters_when_there_is_no_deploy_table(aws):
+    SetDeployFlagsOperator(
+        task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
+    ).execute(make_context())
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert ssm.get_parameter(Name="/deploy/test/migrate")["Parameter"]["Value"] == "false"
+
+
+def test_recreated_table_has_the_source_shape(aws):
+    aws.create_table(
+        TableName="efcms-prod-alpha",
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=GSI,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        **KEYS,
+    )
+    result = RecreateDynamoTableOperator(
+        task_id="recreate",
+        source_table="efcms-prod-alpha",
+        destination_table="efcms-test-alpha",
+        aws_conn_id=None,
+        region_name=REGION,
+    ).execute(make_context())
+    assert result == {"created": True}
+    created = aws.describe_table(TableName="efcms-test-alpha")["Table"]
+    assert table_shape(created) == table_shape(aws.describe_table(TableName="efcms-prod-alpha")["Table"])
+    assert created["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
+    assert created["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def test_persistence_reset_previews_then_deletes_and_waits(aws):
+    aws.create_table(
+        TableName="efcms-test-alpha",
+        BillingMode="PAY_PER_REQUEST",
+        **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+    )
+    boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
+    kwargs = {
+        "task_id": "reset",
+        "tables": ["efcms-test-alpha", "efcms-test-beta"],
+        "domains": ["efcms-search-test"],
+        "aws_conn_id": None,
+        "region_name": REGION,
+    }
+    with recorded_calls() as calls:
+        preview = DeletePersistenceOperator(dry_run=True, **kwargs).execute(make_context())
+    assert preview["tables"] == ["efcms-test-alpha"] and preview["domains"] == ["efcms-search-test"]
+    assert not {c.operation for c in calls} & {"DeleteTable", "DeleteDomain"}
+    DeletePersistenceOperator(**kwargs).execute(make_context())
+    assert aws.list_tables()["TableNames"] == []
+    assert boto3.client("opensearch", region_name=REGION).list_domain_names()["DomainNames"] == []
+
+
+def test_protected_targets_are_refused_before_any_aws_call():
+    with recorded_calls() as calls:
+        with pytest.raises(ValueError, match="protected pattern"):
+            DeletePersistenceOperator(task_id="r", tables=["efcms-prod-alpha"], aws_conn_id=None).execute({})
+        with pytest.raises(ValueError, match="protected pattern"):
+            RecreateDynamoTableOperator(
+                task_id="c", source_table="a", destination_table="efcms-prod-beta", aws_conn_id=None
+            ).execute({})
+    assert calls == []
+
+
+def _sensor(steady_seconds=120):
+    return StreamProcessorsDrainedSensor(
+        task_id="drained",
+        function_names=["streams_test_blue"],
+        regions=[REGION],
+        max_iterator_age_ms=1000,
+        steady_seconds=steady_seconds,
+        aws_conn_id=None,
+    )
+
+
+def _context(started_ago):
+    return {"ti": SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(seconds=started_ago))}
+
+
+def _iterator_age(ms, seconds_ago=30):
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": "IteratorAge",
+                "Dimensions": [{"Name": "FunctionName", "Value": "streams_test_blue"}],
+                "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=seconds_ago),
+                "Value": ms,
+            }
+        ],
+    )
+
+
+def test_processors_still_behind_are_not_drained(aws):
+    _iterator_age(90_000)
+    assert not _sensor().poke(_context(started_ago=600))
+
+
+def test_a_steady_low_iterator_age_is_drained_but_only_after_the_steady_period(aws):
+    _iterator_age(200)
+    assert _sensor().poke(_context(started_ago=600))
+    assert not _sensor(steady_seconds=600).poke(_context(started_ago=10))
