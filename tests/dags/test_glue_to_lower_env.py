@@ -13,6 +13,8 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import REPO
+from tests.support.botocore_events import recorded_calls
+from tests.support.iam import allowed, load_policy, needed_by_any_service
 
 ORDER = [
     "preview_reset",
@@ -136,7 +138,8 @@ def test_a_full_run_copies_obfuscates_and_syncs(tmp_path, monkeypatch):
         dag = _load(path, monkeypatch)["glue_to_demo"]
         for task in dag.tasks:
             task.retry_delay = timedelta(0)
-        run = dag.test()
+        with recorded_calls() as calls:
+            run = dag.test()
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "success", states
         copied = dynamodb.scan(TableName="efcms-demo-alpha")["Items"]
@@ -146,3 +149,31 @@ def test_a_full_run_copies_obfuscates_and_syncs(tmp_path, monkeypatch):
         assert flag["Item"]["current"]["S"] == "true"
         mappings = boto3.client("lambda", region_name="us-west-2").list_event_source_mappings()["EventSourceMappings"]
         assert {m["State"] for m in mappings} == {"Enabled"}
+        policies = [
+            load_policy(
+                "glue_to_lower_env_source_account",
+                SOURCE_TABLE="efcms-source-alpha",
+                SOURCE_DOCUMENTS_BUCKET="efcms-source-documents",
+                ENV="demo",
+                GLUE_JOB_ROLE_ARN="arn:aws:iam::123456789012:role/glue",
+                GLUE_SCRIPTS_BUCKET="efcms-glue-scripts",
+            ),
+            load_policy(
+                "glue_to_lower_env_destination_account", ENV="demo", DESTINATION_DOCUMENTS_BUCKET="efcms-demo-documents"
+            ),
+        ]
+        for call in calls:
+            for action, resource in needed_by_any_service(call):
+                assert any(allowed(p, action, resource) for p in policies), f"{call.operation}: {action} on {resource}"
+
+
+def test_each_account_policy_stays_on_its_side():
+    source = load_policy("glue_to_lower_env_source_account", SOURCE_TABLE="efcms-prod-alpha", ENV="test")
+    destination = load_policy("glue_to_lower_env_destination_account", ENV="test")
+    lower_table = "arn:aws:dynamodb:us-east-1:2:table/efcms-test-alpha"
+    prod_table = "arn:aws:dynamodb:us-east-1:1:table/efcms-prod-alpha"
+    for action in ("dynamodb:BatchWriteItem", "dynamodb:DeleteTable", "dynamodb:CreateTable"):
+        assert not allowed(source, action, lower_table) and not allowed(destination, action, prod_table)
+    assert not allowed(destination, "dynamodb:Scan", prod_table)
+    for policy in (source, destination):
+        assert all("*" not in action for statement in policy["Statement"] for action in statement["Action"])

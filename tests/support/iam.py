@@ -74,3 +74,47 @@ def needed_permissions(call: ApiCall) -> list[tuple[str, str]]:
     """The permissions a recorded S3 call needs; fails loudly for an operation not in the table."""
     assert call.operation in S3_PERMISSIONS, f"s3.{call.operation} is not mapped: add it here and to the policies"
     return S3_PERMISSIONS[call.operation](call)
+
+
+def _table(call: ApiCall) -> str:
+    return f"arn:aws:dynamodb:us-west-2:123456789012:table/{call.params['TableName']}"
+
+
+def _tables_written(call: ApiCall) -> list[tuple[str, str]]:
+    return [
+        ("dynamodb:BatchWriteItem", f"arn:aws:dynamodb:us-west-2:123456789012:table/{name}")
+        for name in call.params["RequestItems"]
+    ]
+
+
+def _domain(call: ApiCall) -> str:
+    return f"arn:aws:es:us-west-2:123456789012:domain/{call.params['DomainName']}"
+
+
+#: (service, operation) -> the (IAM action, resource ARN) pairs it needs, beyond S3.
+OTHER_PERMISSIONS: dict[tuple[str, str], Callable[[ApiCall], list[tuple[str, str]]]] = {
+    ("dynamodb", "DescribeTable"): lambda c: [("dynamodb:DescribeTable", _table(c))],
+    ("dynamodb", "Scan"): lambda c: [("dynamodb:Scan", _table(c))],
+    ("dynamodb", "PutItem"): lambda c: [("dynamodb:PutItem", _table(c))],
+    ("dynamodb", "DeleteTable"): lambda c: [("dynamodb:DeleteTable", _table(c))],
+    ("dynamodb", "CreateTable"): lambda c: [("dynamodb:CreateTable", _table(c))],
+    ("dynamodb", "BatchWriteItem"): _tables_written,
+    ("opensearch", "DescribeDomain"): lambda c: [("es:DescribeDomain", _domain(c))],
+    ("opensearch", "DeleteDomain"): lambda c: [("es:DeleteDomain", _domain(c))],
+    ("lambda", "ListEventSourceMappings"): lambda c: [("lambda:ListEventSourceMappings", "*")],
+    ("lambda", "GetEventSourceMapping"): lambda c: [("lambda:GetEventSourceMapping", "*")],
+    ("lambda", "UpdateEventSourceMapping"): lambda c: [("lambda:UpdateEventSourceMapping", "*")],
+    ("cloudwatch", "GetMetricStatistics"): lambda c: [("cloudwatch:GetMetricStatistics", "*")],
+    ("ssm", "PutParameter"): lambda c: [
+        ("ssm:PutParameter", f"arn:aws:ssm:us-west-2:123456789012:parameter/{c.params['Name'].lstrip('/')}")
+    ],
+}
+
+
+def needed_by_any_service(call: ApiCall) -> list[tuple[str, str]]:
+    """The permissions of a recorded call of S3 or of the services in :data:`OTHER_PERMISSIONS`."""
+    if call.service == "s3":
+        return needed_permissions(call)
+    key = (call.service, call.operation)
+    assert key in OTHER_PERMISSIONS, f"{call.service}.{call.operation} is not mapped: add it here and to the policies"
+    return OTHER_PERMISSIONS[key](call)
