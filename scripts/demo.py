@@ -1,4 +1,4 @@
-"""``make demo``: run batch_index_taxons end to end on SQLite Airflow against a local moto server.
+"""``make demo``: run batch_index_taxons and glue_to_demo end to end on SQLite Airflow against moto.
 
 Creates a temporary AIRFLOW_HOME, starts moto on 127.0.0.1, provisions the demo world, runs the
 DAG with ``airflow dags test``, prints a short summary and removes everything it started.
@@ -14,7 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.local_aws import airflow_environment, aws_environment, moto_server, provision_demo_world
+import boto3
+
+from scripts.local_aws import (
+    LOWER_ENV_DEMO,
+    REGION,
+    airflow_environment,
+    aws_environment,
+    moto_server,
+    provision_demo_world,
+    provision_lower_env_world,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -24,19 +34,46 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, check=False)
 
 
-def _report(env: dict[str, str], dag_id: str) -> dict | None:
-    """Read the report task's return value from the demo's metadata database."""
+def _xcom(env: dict[str, str], dag_id: str, task_id: str) -> dict | None:
+    """Read a task's return value from the demo's metadata database."""
     script = (
         "import json\n"
         "from airflow.models.xcom import XComModel\n"
         "from airflow.utils.session import create_session\n"
         "with create_session() as s:\n"
-        f"    row = s.query(XComModel).filter_by(dag_id={dag_id!r}, task_id='report', key='return_value')"
+        f"    row = s.query(XComModel).filter_by(dag_id={dag_id!r}, task_id={task_id!r}, key='return_value')"
         ".order_by(XComModel.timestamp.desc()).first()\n"
         "    print(json.dumps(XComModel.deserialize_value(row) if row else None))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def glue_to_demo(env: dict[str, str], endpoint: str, home: str) -> int:
+    """Run glue_to_demo (local copy engine) on the same moto server and check the destination."""
+    provision_lower_env_world(endpoint)
+    config = Path(home, "lower_environments.json")
+    config.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
+    env = env | {"GLUE_TO_LOWER_ENV_CONFIG": str(config)}
+    started = time.monotonic()
+    run = _run(["dags", "test", "glue_to_demo"], env)
+    elapsed = time.monotonic() - started
+    copied = _xcom(env, "glue_to_demo", "copy_table")
+    synced = _xcom(env, "glue_to_demo", "sync_documents")
+    if run.returncode or not copied or not synced:
+        print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
+        print("glue_to_demo FAILED", file=sys.stderr)
+        return 1
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION, **keys)
+    items = dynamodb.scan(TableName=LOWER_ENV_DEMO["destination"]["table"])["Items"]
+    raw = sum(json.dumps(item).count("@court.gov") + json.dumps(item).count("@home.org") for item in items)
+    print(
+        f"glue_to_demo: items copied {copied['written']} of {copied['read']} · emails obfuscated "
+        f"{copied['emails'] + copied['prefixed']} · raw emails left in the destination {raw} · documents copied "
+        f"{synced['copied']['objects']}, deleted {synced['deleted']['objects']} · {elapsed:.1f} s for the whole DAG run"
+    )
+    return 1 if raw else 0
 
 
 def main() -> int:
@@ -57,17 +94,18 @@ def main() -> int:
             started = time.monotonic()
             run = _run(["dags", "test", "batch_index_taxons", "--conf", json.dumps(conf)], env)
             elapsed = time.monotonic() - started
-            report = _report(env, "batch_index_taxons")
-        if run.returncode or not report:
-            print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
-            print("batch_index_taxons FAILED", file=sys.stderr)
-            return 1
-        print(
-            f"batch_index_taxons: pairs {report['pairs']} · chunks {report['chunks']} · "
-            f"confirmed {report['confirmed']} · failed {len(report['failed'])} · "
-            f"wall time {report['wall_seconds']:.2f} s of invocations, {elapsed:.1f} s for the whole DAG run"
-        )
-        return 0
+            report = _xcom(env, "batch_index_taxons", "report")
+            if run.returncode or not report:
+                print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
+                print("batch_index_taxons FAILED", file=sys.stderr)
+                return 1
+            print(
+                f"batch_index_taxons: pairs {report['pairs']} · chunks {report['chunks']} · "
+                f"confirmed {report['confirmed']} · failed {len(report['failed'])} · "
+                f"wall time {report['wall_seconds']:.2f} s of invocations, {elapsed:.1f} s for the whole DAG run"
+            )
+            return glue_to_demo(env, endpoint, home)
+
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

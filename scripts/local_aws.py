@@ -146,3 +146,60 @@ def airflow_environment(airflow_home: str, repo: str, api_port: int = 8080) -> d
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
     }
+
+
+#: A glue_to_<env> configuration entry for the local world below (local copy engine, one region).
+LOWER_ENV_DEMO = {
+    "schedule": None,
+    "source": {"aws_conn_id": None, "table": "efcms-source-alpha", "documents": "s3://efcms-source-documents"},
+    "destination": {
+        "aws_conn_id": None,
+        "table": "efcms-demo-alpha",
+        "delete_tables": ["efcms-demo-alpha"],
+        "search_domains": ["efcms-search-demo"],
+        "documents": "s3://efcms-demo-documents",
+        "deploy_table": "efcms-deploy-demo",
+        "table_versions": {"source": "alpha", "destination": "alpha"},
+    },
+    "streams": {"functions": ["streams_demo_blue"], "regions": [REGION], "steady_seconds": 0},
+    "copy": {"engine": "local", "obfuscation_domain": "example.com", "scan_segments": 2},
+    "protected": {"tables": ["*prod*"], "accounts": []},
+}
+
+
+def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None:
+    """A source table (streamed, with nested emails), a stale lower table, a deploy table, a search
+    domain, two documents buckets and a stream processor: what glue_to_demo works on."""
+    dynamodb = _client("dynamodb", endpoint_url)
+    keys = {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    source = dynamodb.create_table(TableName="efcms-source-alpha", StreamSpecification=stream, **keys)
+    dynamodb.create_table(TableName="efcms-demo-alpha", **keys)  # last month's copy: deleted, then recreated
+    dynamodb.create_table(TableName="efcms-deploy-demo", **keys)
+    for n in range(items):
+        item = {
+            "pk": {"S": f"user-email|u{n}@court.gov"},
+            "sk": {"S": "user"},
+            "email": {"S": f"u{n}@court.gov"},
+            "contact": {"M": {"email": {"S": f"u{n}@home.org"}, "city": {"S": "Springfield"}}},
+        }
+        dynamodb.put_item(TableName="efcms-source-alpha", Item=item)
+    _client("opensearch", endpoint_url).create_domain(DomainName="efcms-search-demo")
+    s3 = _client("s3", endpoint_url)
+    for bucket in ("efcms-source-documents", "efcms-demo-documents"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="efcms-source-documents", Key="case/1.pdf", Body=b"%PDF")
+    s3.put_object(Bucket="efcms-demo-documents", Key="stale.pdf", Body=b"old")
+    create_echo_function(endpoint_url, "streams_demo_blue")
+    _client("lambda", endpoint_url).create_event_source_mapping(
+        EventSourceArn=source["TableDescription"]["LatestStreamArn"],
+        FunctionName="streams_demo_blue",
+        StartingPosition="LATEST",
+    )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from datetime import timedelta
 from itertools import pairwise
 
@@ -12,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
 from tests.conftest import REPO
 from tests.support.botocore_events import recorded_calls
 from tests.support.iam import allowed, load_policy, needed_by_any_service
@@ -64,77 +63,14 @@ def test_one_more_entry_is_one_more_dag(tmp_path, monkeypatch):
     assert dags["glue_to_staging"].schedule == "0 6 3 * *"
 
 
-LOCAL_ENV = {
-    "schedule": None,
-    "source": {"aws_conn_id": None, "table": "efcms-source-alpha", "documents": "s3://efcms-source-documents"},
-    "destination": {
-        "aws_conn_id": None,
-        "table": "efcms-demo-alpha",
-        "delete_tables": ["efcms-demo-alpha"],
-        "search_domains": ["efcms-search-demo"],
-        "documents": "s3://efcms-demo-documents",
-        "deploy_table": "efcms-deploy-demo",
-        "table_versions": {"source": "alpha", "destination": "alpha"},
-    },
-    "streams": {"functions": ["streams_demo_blue"], "regions": ["us-west-2"], "steady_seconds": 0},
-    "copy": {"engine": "local", "obfuscation_domain": "example.com", "scan_segments": 2},
-    "protected": {"tables": ["*prod*"], "accounts": []},
-}
-
-
-def _world():
-    region = "us-west-2"
-    dynamodb = boto3.client("dynamodb", region_name=region)
-    keys = {
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    source = dynamodb.create_table(
-        TableName="efcms-source-alpha",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        **keys,
-    )
-    dynamodb.create_table(TableName="efcms-demo-alpha", **keys)  # stale copy, deleted then recreated
-    dynamodb.create_table(TableName="efcms-deploy-demo", **keys)
-    for n in range(40):
-        item = {"pk": {"S": f"user-email|u{n}@court.gov"}, "sk": {"S": "user"}, "email": {"S": f"u{n}@court.gov"}}
-        dynamodb.put_item(TableName="efcms-source-alpha", Item=item)
-    boto3.client("opensearch", region_name=region).create_domain(DomainName="efcms-search-demo")
-    s3 = boto3.client("s3", region_name=region)
-    for bucket in ("efcms-source-documents", "efcms-demo-documents"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    s3.put_object(Bucket="efcms-source-documents", Key="case/1.pdf", Body=b"%PDF")
-    s3.put_object(Bucket="efcms-demo-documents", Key="stale.pdf", Body=b"old")
-    role = boto3.client("iam", region_name=region).create_role(RoleName="streams", AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    lam = boto3.client("lambda", region_name=region)
-    lam.create_function(
-        FunctionName="streams_demo_blue",
-        Runtime="python3.11",
-        Role=role["Role"]["Arn"],
-        Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-    lam.create_event_source_mapping(
-        EventSourceArn=source["TableDescription"]["LatestStreamArn"],
-        FunctionName="streams_demo_blue",
-        StartingPosition="LATEST",
-    )
-    return dynamodb, s3
-
-
 @pytest.mark.usefixtures("airflow_db")
 def test_a_full_run_copies_obfuscates_and_syncs(tmp_path, monkeypatch):
     path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOCAL_ENV}))
+    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
     with mock_aws(config={"lambda": {"use_docker": False}}):
-        dynamodb, s3 = _world()
+        provision_lower_env_world(None)
+        dynamodb = boto3.client("dynamodb", region_name="us-west-2")
+        s3 = boto3.client("s3", region_name="us-west-2")
         dag = _load(path, monkeypatch)["glue_to_demo"]
         for task in dag.tasks:
             task.retry_delay = timedelta(0)
@@ -143,7 +79,7 @@ def test_a_full_run_copies_obfuscates_and_syncs(tmp_path, monkeypatch):
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "success", states
         copied = dynamodb.scan(TableName="efcms-demo-alpha")["Items"]
-        assert len(copied) == 40 and "@court.gov" not in json.dumps(copied)
+        assert len(copied) == 40 and "@court.gov" not in json.dumps(copied) and "@home.org" not in json.dumps(copied)
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="efcms-demo-documents")["Contents"]] == ["case/1.pdf"]
         flag = dynamodb.get_item(TableName="efcms-deploy-demo", Key={"pk": {"S": "migrate"}, "sk": {"S": "migrate"}})
         assert flag["Item"]["current"]["S"] == "true"
