@@ -38,6 +38,7 @@ test: lint
 bench: env
 	$(VENV)/bin/python -m scripts.bench
 	$(VENV)/bin/python -m scripts.bench_s3_sync
+	$(VENV)/bin/python -m scripts.bench_dynamodb_copy
 
 airflow: env
 	$(VENV)/bin/python -m scripts.standalone
