@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.python import ShortCircuitOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
@@ -88,6 +87,9 @@ def build(env: str, cfg: dict) -> DAG:
             **lower,
         )
         if dest.get("redeploy_dag_id"):
+            # Imported only for entries that use it: the module is slow to import at every parse.
+            from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
             recreate = TriggerDagRunOperator(
                 task_id="redeploy", trigger_dag_id=dest["redeploy_dag_id"], wait_for_completion=True, poke_interval=60
             )

@@ -261,19 +261,20 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         deserializer, serializer = TypeDeserializer(), TypeSerializer()
         for page in reader.scan_segment(self.source_table, segment, self.scan_segments):
             rewritten = ObfuscationCounts()
-            transformed = 0
-            batch = []
-            for typed in page:
-                item = {key: deserializer.deserialize(value) for key, value in typed.items()}
-                new_item, item_counts = obfuscate_item(item, settings)
-                rewritten.add(item_counts)
-                transformed += bool(item_counts.emails or item_counts.prefixed)
-                batch.append({key: serializer.serialize(value) for key, value in new_item.items()})
-            for start in range(0, len(batch), 25):
-                writer.write_batch(self.destination_table, batch[start : start + 25])
+            transformed = written = 0
+            for start in range(0, len(page), 25):
+                batch = []
+                for typed in page[start : start + 25]:
+                    item = {key: deserializer.deserialize(value) for key, value in typed.items()}
+                    new_item, item_counts = obfuscate_item(item, settings)
+                    rewritten.add(item_counts)
+                    transformed += bool(item_counts.emails or item_counts.prefixed)
+                    batch.append({key: serializer.serialize(value) for key, value in new_item.items()})
+                writer.write_batch(self.destination_table, batch)
+                written += len(batch)
             with lock:
                 counts.read += len(page)
-                counts.written += len(batch)
+                counts.written += written
                 counts.transformed += transformed
                 counts.emails += rewritten.emails
                 counts.prefixed += rewritten.prefixed
