@@ -109,7 +109,7 @@ def main() -> int:
     )
     print(
         f"local engine peak Python memory: {quarter_peak:.1f} MiB for {ITEMS // 4} items, {full_peak:.1f} MiB for "
-        f"{ITEMS} (flat: it holds one scan page of 250 items per segment)"
+        f"{ITEMS} (target: flat in table size)"
     )
     return 0
 
