@@ -27,10 +27,22 @@ class DynamoCopyHook(AwsBaseHook):
         kwargs["client_type"] = "dynamodb"
         super().__init__(*args, **kwargs)
 
-    def scan_segment(self, table: str, segment: int, total_segments: int) -> Iterator[list[dict[str, Any]]]:
-        """Yield the items of one parallel-scan segment, a page (up to 1 MB) at a time, consistently read."""
+    def scan_segment(
+        self, table: str, segment: int, total_segments: int, page_size: int = 250
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the items of one parallel-scan segment, a page at a time, consistently read.
+
+        A page is at most ``page_size`` items (besides DynamoDB's own 1 MB), so memory does not
+        depend on the table's size.
+        """
         paginator = self.get_conn().get_paginator("scan")
-        pages = paginator.paginate(TableName=table, Segment=segment, TotalSegments=total_segments, ConsistentRead=True)
+        pages = paginator.paginate(
+            TableName=table,
+            Segment=segment,
+            TotalSegments=total_segments,
+            ConsistentRead=True,
+            PaginationConfig={"PageSize": page_size},
+        )
         for page in pages:
             yield page.get("Items", [])
 

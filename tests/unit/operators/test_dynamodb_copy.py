@@ -109,3 +109,11 @@ def test_a_copy_onto_its_source_or_production_is_refused_before_any_aws_call():
         with pytest.raises(ValueError, match="domain"):
             _copy(obfuscation_domain="")
     assert calls == []
+
+
+def test_scan_pages_are_bounded_so_memory_does_not_follow_the_table(tables):
+    with recorded_calls() as calls:
+        _copy(scan_segments=2)
+    scans = [call for call in calls if call.operation == "Scan"]
+    assert scans and all(call.params["Limit"] <= 250 and call.params["ConsistentRead"] for call in scans)
+    assert {call.params["Segment"] for call in scans} == {0, 1}
