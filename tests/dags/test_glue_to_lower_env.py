@@ -113,3 +113,15 @@ def test_each_account_policy_stays_on_its_side():
     assert not allowed(destination, "dynamodb:Scan", prod_table)
     for policy in (source, destination):
         assert all("*" not in action for statement in policy["Statement"] for action in statement["Action"])
+
+
+def test_an_entry_with_its_own_deploy_dag_triggers_it_instead_of_recreating(tmp_path, monkeypatch):
+    config = json.loads((REPO / "dags/lower_environments.json").read_text())
+    config["test"]["destination"]["redeploy_dag_id"] = "deploy_test"
+    path = tmp_path / "envs.json"
+    path.write_text(json.dumps(config))
+    dag = _load(path, monkeypatch)["glue_to_test"]
+    assert "recreate_table" not in dag.task_ids
+    redeploy = dag.get_task("redeploy")
+    assert redeploy.trigger_dag_id == "deploy_test" and redeploy.wait_for_completion
+    assert redeploy.upstream_task_ids == {"delete_persistence"} and redeploy.downstream_task_ids == {"streams_off"}
