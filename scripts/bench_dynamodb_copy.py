@@ -1,7 +1,7 @@
 """DynamoGlueCopyOperator's local engine against a naive scan-then-put-one-item loop, on one moto server.
 
 20,000 items (``BENCH_DYNAMO_ITEMS`` to change), moto in its own process. Also the engine's
-peak Python memory (tracemalloc) for a quarter of the table and for all of it: flat means
+peak Python memory (tracemalloc) for half the table and for all of it: flat means
 it does not grow with the table.
 """
 
@@ -83,17 +83,17 @@ def main() -> int:
         os.environ.update(FAKE_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint})
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
         _fill(client, "bench-source", ITEMS)
-        _fill(client, "bench-quarter", ITEMS // 4)
+        _fill(client, "bench-half", ITEMS // 2)
         _fill(client, "bench-warm-up", 100)
-        for table in ("bench-naive", "bench-engine", "bench-engine-quarter", "bench-warm-up-copy"):
+        for table in ("bench-naive", "bench-engine", "bench-engine-half", "bench-warm-up-copy"):
             client.create_table(TableName=table, **KEYS)
         engine_copy("bench-warm-up", "bench-warm-up-copy")  # loads service models and clients once
         started = time.monotonic()
         naive = naive_copy(client, "bench-source", "bench-naive")
         naive_seconds = time.monotonic() - started
         tracemalloc.start()
-        engine_copy("bench-quarter", "bench-engine-quarter")
-        quarter_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        engine_copy("bench-half", "bench-engine-half")
+        half_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         tracemalloc.start()
         started = time.monotonic()
@@ -108,7 +108,7 @@ def main() -> int:
         f"{naive_seconds / engine_seconds:.1f}x the naive loop (target >= 3x)"
     )
     print(
-        f"local engine peak Python memory: {quarter_peak:.1f} MiB for {ITEMS // 4} items, {full_peak:.1f} MiB for "
+        f"local engine peak Python memory: {half_peak:.1f} MiB for {ITEMS // 2} items, {full_peak:.1f} MiB for "
         f"{ITEMS} (target: flat in table size)"
     )
     return 0

@@ -28,7 +28,7 @@ class DynamoCopyHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     def scan_segment(
-        self, table: str, segment: int, total_segments: int, page_size: int = 250
+        self, table: str, segment: int, total_segments: int, page_size: int = 1000
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the items of one parallel-scan segment, a page at a time, consistently read.
 

@@ -60,7 +60,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
 
     - ``engine="local"`` scans the source in ``scan_segments`` parallel segments (consistent
       reads), transforms each item and writes BatchWriteItem batches of 25, re-sending
-      unprocessed items with backoff; memory holds one 250-item scan page per segment. For small tables,
+      unprocessed items with backoff; memory holds one 1,000-item scan page per segment. For small tables,
       development and the demo.
     - ``engine="glue"`` runs the Glue job ``glue_job_name`` whose PySpark script ships in this
       package (``jobs/dynamo_glue_copy.py``, with ``core`` zipped beside it); with

@@ -115,5 +115,5 @@ def test_scan_pages_are_bounded_so_memory_does_not_follow_the_table(tables):
     with recorded_calls() as calls:
         _copy(scan_segments=2)
     scans = [call for call in calls if call.operation == "Scan"]
-    assert scans and all(call.params["Limit"] <= 250 and call.params["ConsistentRead"] for call in scans)
+    assert scans and all(call.params["Limit"] <= 1000 and call.params["ConsistentRead"] for call in scans)
     assert {call.params["Segment"] for call in scans} == {0, 1}
