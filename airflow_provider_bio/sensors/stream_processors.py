@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS
+from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class StreamProcessorsDrainedSensor(BaseSensorOperator):
+class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
     """Succeed once every stream processor's ``IteratorAge`` has stayed low for a steady period.
 
     Lambda publishes ``AWS/Lambda IteratorAge`` (ms between a record's arrival in the stream
@@ -28,9 +28,9 @@ class StreamProcessorsDrainedSensor(BaseSensorOperator):
     :param regions: their regions. (templated)
     :param max_iterator_age_ms: the age below which a processor counts as caught up.
     :param steady_seconds: how long every processor must stay below it.
-    :param aws_conn_id: the AWS connection (boto3's default chain when None).
     """
 
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "function_names", "regions")
 
     def __init__(
@@ -40,10 +40,6 @@ class StreamProcessorsDrainedSensor(BaseSensorOperator):
         regions: Sequence[str],
         max_iterator_age_ms: float = 5000.0,
         steady_seconds: int = 600,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -51,10 +47,6 @@ class StreamProcessorsDrainedSensor(BaseSensorOperator):
         self.regions = regions
         self.max_iterator_age_ms = max_iterator_age_ms
         self.steady_seconds = steady_seconds
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
 
     def poke(self, context: Context) -> bool:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -68,11 +60,7 @@ class StreamProcessorsDrainedSensor(BaseSensorOperator):
         worst = 0.0
         for region in self.regions:
             cloudwatch = AwsBaseHook(
-                aws_conn_id=self.aws_conn_id,
-                region_name=region,
-                verify=self.verify,
-                config=self.botocore_config,
-                client_type="cloudwatch",
+                **(self._hook_parameters | {"region_name": region, "client_type": "cloudwatch"})
             ).conn
             for function in self.function_names:
                 datapoints = cloudwatch.get_metric_statistics(
