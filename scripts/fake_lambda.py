@@ -54,8 +54,13 @@ def fake_lambda_process(latency_seconds: float) -> Iterator[str]:
     import subprocess
     import sys
 
+    from scripts.local_aws import die_with_parent
+
     child = subprocess.Popen(
-        [sys.executable, "-m", "scripts.fake_lambda", str(latency_seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "scripts.fake_lambda", str(latency_seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent,
     )
     try:
         assert child.stdout is not None

@@ -58,6 +58,15 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
+def die_with_parent() -> None:
+    """In a child process (``preexec_fn``): ask Linux to end it when the parent dies, even by SIGKILL."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextmanager
 def moto_server_process() -> Iterator[str]:
     """Like :func:`moto_server`, but in a process of its own, so its CPU is not shared with the caller's.
@@ -71,6 +80,7 @@ def moto_server_process() -> Iterator[str]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     try:
