@@ -8,7 +8,7 @@ from airflow_provider_bio import __version__
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider: its package, operators, hooks and extra links."""
+    """Describe the provider: its package, operators, sensors, hooks and extra links."""
     return {
         "package-name": "airflow-provider-bio",
         "name": "Bio batch jobs",
@@ -23,6 +23,21 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
             {"integration-name": "Amazon S3 sync", "python-modules": ["airflow_provider_bio.operators.s3_sync"]},
+            {
+                "integration-name": "Lower-environment copies",
+                "python-modules": [
+                    "airflow_provider_bio.operators.dynamodb_copy",
+                    "airflow_provider_bio.operators.deploy_flags",
+                    "airflow_provider_bio.operators.persistence",
+                    "airflow_provider_bio.operators.stream_processors",
+                ],
+            },
+        ],
+        "sensors": [
+            {
+                "integration-name": "Lower-environment copies",
+                "python-modules": ["airflow_provider_bio.sensors.stream_processors"],
+            }
         ],
         "hooks": [
             {
@@ -30,6 +45,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_bio.hooks.search_index"],
             },
             {"integration-name": "Amazon S3 sync", "python-modules": ["airflow_provider_bio.hooks.s3_sync"]},
+            {
+                "integration-name": "Lower-environment copies",
+                "python-modules": ["airflow_provider_bio.hooks.dynamodb_copy"],
+            },
         ],
         "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],
     }

@@ -28,7 +28,17 @@ def test_airflow_lists_the_provider_and_its_extra_link():
 
 def test_every_listed_module_and_class_imports():
     info = get_provider_info()
-    modules = [m for group in ("operators", "hooks") for entry in info[group] for m in entry["python-modules"]]
+    modules = [
+        m for group in ("operators", "sensors", "hooks") for entry in info[group] for m in entry["python-modules"]
+    ]
+    package = REPO / "airflow_provider_bio"
+    shipped = {
+        f"airflow_provider_bio.{folder}.{path.stem}"
+        for folder in ("operators", "sensors", "hooks")
+        for path in (package / folder).glob("*.py")
+        if path.stem not in ("__init__", "base")
+    }
+    assert shipped == set(modules), "every operator, sensor and hook module is registered"
     for module in modules:
         importlib.import_module(module)
     for path in info["extra-links"]:

@@ -5,4 +5,3 @@ from __future__ import annotations
 SUCCEEDED = "SUCCEEDED"
 #: A run in one of these may still write: another must not start beside it.
 ACTIVE = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
-FAILED = frozenset({"ERROR", "FAILED", "STOPPED", "TIMEOUT", "EXPIRED"})

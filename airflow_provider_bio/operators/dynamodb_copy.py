@@ -349,12 +349,12 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         glue = self._glue_hook()
         store = context.get("task_state_store")
         started = store.get(GLUE_RUN_KEY) if store is not None else None
-        run_id = result_uri = None
+        run_id = None
         if started:
-            state = glue.get_job_state(self.glue_job_name, started["run_id"])
+            state = glue.get_job_state(self.glue_job_name, started)
             if state in glue_states.ACTIVE or state == glue_states.SUCCEEDED:
-                self.log.info("Reattaching to Glue run %s (%s) started by an earlier try", started["run_id"], state)
-                run_id, result_uri = started["run_id"], started["result_uri"]
+                self.log.info("Reattaching to Glue run %s (%s) started by an earlier try", started, state)
+                run_id = started
         if run_id is None:
             active = (
                 [
@@ -377,12 +377,10 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
                 raise RuntimeError(
                     f"Glue job {self.glue_job_name} does not exist; pass update_job_definition=True to create it"
                 )
-            location = parse_s3_uri(self.script_location or "", "script_location")
-            result_uri = f"{location.uri}results/{context['run_id']}/{self.task_id}.json"
-            arguments = self._glue_arguments(settings, result_uri)
+            arguments = self._glue_arguments(settings, self._result_uri(context))
             run_id = glue.conn.start_job_run(JobName=self.glue_job_name, Arguments=arguments)["JobRunId"]
             if store is not None:
-                store.set(GLUE_RUN_KEY, {"run_id": run_id, "result_uri": result_uri})
+                store.set(GLUE_RUN_KEY, run_id)
             self.log.info("Started Glue run %s of %s", run_id, self.glue_job_name)
         GlueJobRunDetailsLink.persist(
             context=context,
@@ -415,25 +413,25 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             RunId=run_id,
             WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
         )
-        return self._glue_result(run_id, result_uri)
+        return self._glue_result(run_id, self._result_uri(context))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish a deferred Glue copy: check the trigger's event, then the job's counts."""
         if not event or event.get("status") != "success":
             raise RuntimeError(f"Glue run of {self.glue_job_name} did not succeed: {event}")
-        store = context.get("task_state_store")
-        started = store.get(GLUE_RUN_KEY) if store is not None else None
-        if not started or started["run_id"] != event["run_id"]:
-            return {"glue_job_run_id": event["run_id"]}
-        return self._glue_result(event["run_id"], started["result_uri"])
+        return self._glue_result(event["run_id"], self._result_uri(context))
 
-    def _glue_result(self, run_id: str, result_uri: str | None) -> dict[str, Any]:
+    def _result_uri(self, context: Context) -> str:
+        """Where the job writes its counts: one file per Airflow run and task, so a retry finds it."""
+        location = parse_s3_uri(self.script_location or "", "script_location")
+        return f"{location.uri}results/{context['run_id']}/{self.task_id}.json"
+
+    def _glue_result(self, run_id: str, result_uri: str) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        location = parse_s3_uri((result_uri or "").rsplit("/", 1)[0], "result_uri")
-        key = f"{location.prefix}{(result_uri or '').rsplit('/', 1)[1]}"
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
-        counts = json.loads(s3.read_key(key, location.bucket))
+        bucket, key = s3.parse_s3_url(result_uri)
+        counts = json.loads(s3.read_key(key, bucket))
         self.log.info("Glue run %s: %s", run_id, counts)
         if counts["written"] != counts["read"]:
             raise RuntimeError(f"Glue run {run_id} read {counts['read']} items but wrote {counts['written']}")

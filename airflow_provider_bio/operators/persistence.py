@@ -99,7 +99,7 @@ class DeletePersistenceOperator(AwsLateHookOperator):
                 return
             except dynamodb.exceptions.ResourceNotFoundException:
                 return
-            except (dynamodb.exceptions.ResourceInUseException, dynamodb.exceptions.ClientError) as err:
+            except dynamodb.exceptions.ClientError as err:
                 code = err.response["Error"]["Code"]
                 if code not in ("ResourceInUseException", "ValidationException") or time.monotonic() > deadline:
                     raise

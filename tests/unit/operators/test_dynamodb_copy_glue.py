@@ -84,7 +84,7 @@ def test_a_retry_reattaches_to_the_run_it_started(aws):
         again = _operator(aws).execute(make_context(store))
     assert again["glue_job_run_id"] == first["glue_job_run_id"]
     assert "StartJobRun" not in {call.operation for call in calls}
-    assert store.get(GLUE_RUN_KEY)["run_id"] == first["glue_job_run_id"]
+    assert store.get(GLUE_RUN_KEY) == first["glue_job_run_id"]
 
 
 def test_refuses_to_start_beside_an_active_run(aws):
@@ -105,6 +105,11 @@ def test_deferrable_waits_in_the_triggerer(aws):
     assert isinstance(trigger, GlueJobCompleteTrigger) and trigger.job_name == JOB
     classpath, kwargs = trigger.serialize()
     assert classpath.endswith("GlueJobCompleteTrigger") and kwargs["run_id"] == trigger.run_id
+    operator = _operator(aws, deferrable=True)
+    finished = operator.execute_complete(make_context(), {"status": "success", "run_id": trigger.run_id})
+    assert finished["read"] == finished["written"] == 5
+    with pytest.raises(RuntimeError, match="did not succeed"):
+        operator.execute_complete(make_context(), {"status": "failure", "run_id": trigger.run_id})
 
 
 def test_written_short_of_read_fails(aws):
