@@ -5,11 +5,12 @@ VENV := .venv
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 AWSCLI := $(TOOLS)/awscli/bin/aws
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: env demo test lint bench airflow clean
+.PHONY: env htslib demo test lint bench airflow clean
 
-env: $(VENV)/.synced $(AWSCLI)
+env: $(VENV)/.synced $(AWSCLI) htslib
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -24,6 +25,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 $(AWSCLI): | $(UV)
 	$(UV) venv -q $(TOOLS)/awscli --python $(PYTHON)
 	$(UV) pip install -q --python $(TOOLS)/awscli/bin/python awscli==1.46.3
+
+# htslib's bgzip, the reference the BGZF codec is tested and benchmarked against (Debian's tabix).
+htslib:
+	@command -v bgzip >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tabix >/dev/null; }
 
 demo: env
 	$(VENV)/bin/python -m scripts.demo

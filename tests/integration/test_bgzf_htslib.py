@@ -1,0 +1,95 @@
+"""Interoperability with htslib's own ``bgzip`` (Debian's tabix package; ``make env`` installs it).
+
+The bio-index reads our files through ``bgzip -b OFFSET -s LENGTH`` and our ``.gzi``, so htslib
+must accept them exactly as its own, and our reader must accept htslib's.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_bio.core.bgzf import BLOCK_DATA_SIZE, BgzfWriter, GziIndex, decompress_stream, read_range
+
+BGZIP = shutil.which("bgzip")
+
+
+@pytest.fixture(scope="module")
+def bgzip() -> str:
+    if BGZIP is None:
+        pytest.fail("htslib's bgzip is not installed: run `make env` (it installs Debian's tabix package)")
+    return BGZIP
+
+
+def json_lines(count: int, newline: bytes = b"\n", seed: int = 7) -> bytes:
+    chance = random.Random(seed)
+    return b"".join(
+        b'{"varId": "%d:%d:A:G", "pValue": %.6g, "gene": "G%d"}%s'
+        % (chance.randint(1, 22), chance.randint(1, 10**8), chance.random(), chance.randint(1, 500), newline)
+        for _ in range(count)
+    )
+
+
+def write_ours(folder: Path, name: str, data: bytes) -> Path:
+    (folder / name).write_bytes(data)
+    target = folder / f"{name}.gz"
+    with target.open("wb") as out, BgzfWriter(out.write) as writer:
+        writer.write(data)
+    (folder / f"{name}.gz.gzi").write_bytes(writer.summary.index.to_bytes())
+    return target
+
+
+def run(*arguments: str) -> bytes:
+    return subprocess.run(arguments, check=True, capture_output=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"{}\n", json_lines(40_000), json_lines(20_000, newline=b"\r\n"), bytes(BLOCK_DATA_SIZE)],
+    ids=["empty", "one-line", "json-lines", "crlf", "one-full-block"],
+)
+def test_htslib_tests_and_decompresses_our_output(bgzip: str, tmp_path: Path, data: bytes) -> None:
+    compressed = write_ours(tmp_path, "f.json", data)
+    run(bgzip, "-t", str(compressed))
+    assert run(bgzip, "-d", "-c", str(compressed)) == data
+
+
+def test_htslib_reads_random_ranges_through_our_gzi(bgzip: str, tmp_path: Path) -> None:
+    data = json_lines(60_000, newline=b"\r\n")
+    compressed = write_ours(tmp_path, "f.json", data)
+    chance = random.Random(11)
+    for _ in range(25):
+        offset = chance.randrange(len(data))
+        length = chance.choice([1, 100, BLOCK_DATA_SIZE, 3 * BLOCK_DATA_SIZE, chance.randrange(1, 300_000)])
+        got = run(bgzip, "-b", str(offset), "-s", str(length), str(compressed))
+        assert got == data[offset : offset + length], (offset, length)
+
+
+def test_our_reader_reads_htslib_output_and_its_gzi(bgzip: str, tmp_path: Path) -> None:
+    data = json_lines(50_000)
+    source = tmp_path / "h.json"
+    source.write_bytes(data)
+    run(bgzip, "-i", str(source))
+    compressed = (tmp_path / "h.json.gz").read_bytes()
+    theirs = GziIndex.from_bytes((tmp_path / "h.json.gz.gzi").read_bytes())
+
+    parts: list[bytes] = []
+    summary = decompress_stream(io.BytesIO(compressed).read, parts.append)
+    assert b"".join(parts) == data
+    assert summary.index == theirs
+    for offset, length in [(0, 10), (BLOCK_DATA_SIZE - 3, 9), (len(data) - 5, 50), (123_457, 200_000)]:
+        assert read_range(lambda s, e: compressed[s:e], theirs, offset, length) == data[offset : offset + length]
+
+
+def test_same_level_gives_a_size_within_two_percent_of_htslib(bgzip: str, tmp_path: Path) -> None:
+    data = json_lines(80_000)
+    ours = write_ours(tmp_path, "o.json", data).stat().st_size
+    (tmp_path / "h.json").write_bytes(data)
+    run(bgzip, str(tmp_path / "h.json"))
+    theirs = (tmp_path / "h.json.gz").stat().st_size
+    assert ours <= 1.02 * theirs
