@@ -173,7 +173,7 @@ class GziIndex:
         if struct.pack("=I", 1) != struct.pack("<I", 1):  # pragma: no cover - big-endian hosts
             pairs.byteswap()
         index = cls(array("Q", pairs[0::2]), array("Q", pairs[1::2]))
-        if any(a >= b for a, b in zip(index.uncompressed, index.uncompressed[1:])):
+        if any(a >= b for a, b in zip(index.uncompressed, index.uncompressed[1:], strict=False)):
             raise BgzfError(".gzi uncompressed offsets are not increasing")
         return index
 
@@ -183,12 +183,10 @@ class GziIndex:
         :return: (compressed start, uncompressed start, compressed start of the next block or None).
         """
         position = bisect_right(self.uncompressed, uncompressed_offset)
-        if position == 0:
-            start = (0, 0)
-        else:
-            start = (self.compressed[position - 1], self.uncompressed[position - 1])
         following = self.compressed[position] if position < len(self) else None
-        return start[0], start[1], following
+        if position == 0:
+            return 0, 0, following
+        return self.compressed[position - 1], self.uncompressed[position - 1], following
 
 
 @dataclass
