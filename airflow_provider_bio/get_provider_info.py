@@ -12,7 +12,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-bio",
         "name": "Bio batch jobs",
-        "description": "Operators and DAGs for long AWS batch work: taxon indexing, S3 sync, table copies.",
+        "description": "Operators and DAGs for long AWS batch work: taxon indexing, S3 sync, table copies, BGZF.",
         "versions": [__version__],
         "operators": [
             {
@@ -32,6 +32,10 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_bio.operators.stream_processors",
                 ],
             },
+            {
+                "integration-name": "Bio-index BGZF compression",
+                "python-modules": ["airflow_provider_bio.operators.bgzip", "airflow_provider_bio.operators.bioindex"],
+            },
         ],
         "sensors": [
             {
@@ -49,6 +53,13 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Lower-environment copies",
                 "python-modules": ["airflow_provider_bio.hooks.dynamodb_copy"],
             },
+            {
+                "integration-name": "Bio-index BGZF compression",
+                "python-modules": ["airflow_provider_bio.hooks.bioindex"],
+            },
+        ],
+        "connection-types": [
+            {"connection-type": "bioindex", "hook-class-name": "airflow_provider_bio.hooks.bioindex.BioIndexHook"}
         ],
         "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],
     }

@@ -172,7 +172,8 @@ def write_input(path: Path, size: int) -> int:
     with path.open("wb") as out:
         while written < size:
             records = "".join(rng.choices(pool, k=RECORDS_PER_WRITE)).encode()
-            written += out.write(records[: records.find(b"\n", size - written - 1) + 1 or None])
+            end = records.find(b"\n", size - written - 1)  # of the record reaching ``size``; -1: not in these
+            written += out.write(records if end < 0 else records[: end + 1])
     return written
 
 
@@ -350,8 +351,8 @@ def bgzip_peak_kib(source: Path, directory: Path, *options: str) -> int:
 def report_memory(source: Path, size: int, directory: Path) -> list[float]:
     """Print peak RSS for ours (the input, then BIG_INPUT bytes) and bgzip -@ 2; return our peaks in MiB."""
     print(
-        "\npeak memory, output dropped: absolute peak RSS, and the baseline it grew from (ours: the interpreter "
-        "after imports, from /proc/self/status; bgzip: its peak on a 3-byte file, from GNU time)"
+        "\npeak memory, output dropped: absolute peak RSS and the baseline it grew from\n"
+        "(ours: VmHWM, and VmRSS after imports, from /proc/self/status; bgzip: GNU time's, on a 3-byte file)"
     )
     print(f"{'process':<30} {'input MB':>9} {'peak MiB':>9} {'baseline MiB':>13} {'added MiB':>10}")
     peaks = []

@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL, libdeflate_level
+from airflow_provider_bio.core.bioindex_plan import ACTIONS, DELETING_ACTIONS, check_keys
 from airflow_provider_bio.core.bounded import bounded_map
 from airflow_provider_bio.jobs.bgzip_files import BgzipFiles, FileResult, originals_under
 
-ACTIONS = ("compress", "verify", "delete-originals", "decompress")
-DELETING_ACTIONS = ("delete-originals", "decompress")
 #: What the report's ``summary`` counts.
 STATUSES = ("done", "skipped", "dry-run", "failed")
 
@@ -95,24 +94,6 @@ def parser() -> argparse.ArgumentParser:
     return parsed
 
 
-def check_manifest(keys: Any, source: str) -> list[str]:
-    """Validate a manifest: a JSON list of original keys (``.json`` files, not their ``.gz``/``.gzi``).
-
-    :param keys: the parsed JSON.
-    :param source: where it came from, for the error message.
-    :raises ValueError: naming the problem and the fix.
-    """
-    if not isinstance(keys, list) or not all(isinstance(key, str) and key for key in keys):
-        raise ValueError(f"manifest {source} must be a JSON list of object keys (strings)")
-    compressed = [key for key in keys if key.endswith((".gz", ".gzi"))]
-    if compressed:
-        raise ValueError(
-            f"manifest {source} lists compressed objects ({compressed[0]!r}...); list the originals' keys "
-            "(e.g. data/part-0001.json), the worker finds <key>.gz and <key>.gz.gzi itself"
-        )
-    return keys
-
-
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> (bucket, key)."""
     bucket, _, key = uri[len("s3://") :].partition("/")
@@ -133,7 +114,7 @@ def read_manifest(s3: Any, source: str) -> list[str]:
     else:
         with open(source, "rb") as handle:
             text = handle.read()
-    return check_manifest(json.loads(text), source)
+    return check_keys(json.loads(text), f"manifest {source}")
 
 
 def write_report(s3: Any, target: str, report: Report) -> None:

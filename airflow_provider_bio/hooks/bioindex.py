@@ -1,0 +1,78 @@
+"""A thin hook over the bio-index's ``compressed`` flag: its HTTP endpoint or its ``__Indexes`` table."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from airflow.sdk.bases.hook import BaseHook
+
+HTTP_TYPES = ("http", "https")
+#: The bio-index's own query; ``{p}`` is the SQL driver's placeholder.
+SET_COMPRESSED_SQL = "UPDATE __Indexes SET compressed = {p} WHERE name = {p} AND prefix = {p}"
+COUNT_SQL = "SELECT COUNT(*) FROM __Indexes WHERE name = {p} AND prefix = {p}"
+
+
+class BioIndexHook(BaseHook):
+    """Mark a bio-index as read from ``.gz`` (compressed) or from ``.json``.
+
+    The connection type chooses the route:
+
+    - ``http``/``https``: ``POST /api/bio/bgcompress/set-compressed/{index}?prefix=...&compressed=...``
+      on the bio-index service (host, port, login and password of the connection);
+    - any SQL connection (``mysql``, as the bio-index uses, or another with a DB-API hook):
+      ``UPDATE __Indexes SET compressed = ... WHERE name = ... AND prefix = ...``, which must
+      change exactly one row.
+
+    :param bioindex_conn_id: the Airflow connection of the bio-index.
+    """
+
+    conn_name_attr = "bioindex_conn_id"
+    default_conn_name = "bioindex_default"
+    conn_type = "http"
+    hook_name = "Bio-index"
+
+    def __init__(self, bioindex_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.bioindex_conn_id = bioindex_conn_id
+
+    def set_compressed(self, index: str, prefix: str, compressed: bool) -> None:
+        """Set the flag of one index.
+
+        :param index: the index name.
+        :param prefix: the index's key prefix.
+        :param compressed: True to read ``.gz`` files through their ``.gzi``, False for ``.json``.
+        :raises RuntimeError: the service refused, or no such index row exists.
+        """
+        connection = self.get_connection(self.bioindex_conn_id)
+        if connection.conn_type in HTTP_TYPES:
+            self._set_over_http(index, prefix, compressed)
+        else:
+            self._set_over_sql(connection.get_hook(), index, prefix, compressed)
+        self.log.info("Bio-index %s (prefix %s) marked compressed=%s", index, prefix, compressed)
+
+    def _set_over_http(self, index: str, prefix: str, compressed: bool) -> None:
+        from airflow.providers.http.hooks.http import HttpHook
+
+        query = urlencode({"prefix": prefix, "compressed": str(compressed).lower()})
+        endpoint = f"/api/bio/bgcompress/set-compressed/{quote(index, safe='')}?{query}"
+        http = HttpHook(method="POST", http_conn_id=self.bioindex_conn_id)
+        response = http.run(endpoint, extra_options={"check_response": False})
+        if response.status_code >= 400:
+            raise RuntimeError(f"POST {endpoint} answered {response.status_code}: {response.text[:500]}")
+
+    def _set_over_sql(self, sql_hook: Any, index: str, prefix: str, compressed: bool) -> None:
+        placeholder = getattr(sql_hook, "placeholder", "%s")
+        with closing(sql_hook.get_conn()) as connection:
+            cursor = connection.cursor()
+            # Counted first: MySQL reports 0 changed rows when the flag already had the value.
+            cursor.execute(COUNT_SQL.format(p=placeholder), (index, prefix))
+            (rows,) = cursor.fetchone()
+            if rows != 1:
+                raise RuntimeError(
+                    f"__Indexes has {rows} rows for name={index!r} prefix={prefix!r} (expected 1); "
+                    "check the index name and prefix in the run conf"
+                )
+            cursor.execute(SET_COMPRESSED_SQL.format(p=placeholder), (compressed, index, prefix))
+            connection.commit()
