@@ -58,8 +58,5 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_bio.hooks.bioindex"],
             },
         ],
-        "connection-types": [
-            {"connection-type": "bioindex", "hook-class-name": "airflow_provider_bio.hooks.bioindex.BioIndexHook"}
-        ],
         "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],
     }

@@ -40,7 +40,7 @@ WORKER = {
     "job_definition": CONFIG.get("job_definition"),
     "work_location": CONFIG.get("work_location"),
     "workers": CONFIG.get("workers", 8),
-    "map_index_template": "{{ task.label }}",
+    "map_index_template": "{{ task.chunk_label }}",
     "retries": 3,
 }
 

@@ -156,7 +156,7 @@ class Chunk:
         """Keyword arguments for one mapped BgzipBatchOperator, with its label."""
         return {
             "keys": list(self.keys),
-            "label": f"{self.index} {number}/{count} · {len(self.keys)} files · {gib(self.size)}",
+            "chunk_label": f"{self.index} {number}/{count} · {len(self.keys)} files · {gib(self.size)}",
         }
 
 

@@ -60,7 +60,7 @@ class BgzipBatchOperator(AwsLateHookOperator):
     :param keep_compressed: ``decompress`` keeps ``.gz``/``.gzi`` (the rollback removes them after
         marking the index uncompressed).
     :param dry_run: deleting actions delete nothing and report what they would delete.
-    :param label: how the UI names this chunk (``map_index_template="{{ task.label }}"``).
+    :param chunk_label: how the UI names this chunk (``map_index_template="{{ task.chunk_label }}"``).
     :param wait_for_completion: batch: wait for the job to finish.
     :param deferrable: batch: wait in the triggerer instead of a worker slot.
     :param waiter_delay: batch: seconds between status checks.
@@ -96,7 +96,7 @@ class BgzipBatchOperator(AwsLateHookOperator):
         level: int = DEFAULT_LEVEL,
         keep_compressed: bool = False,
         dry_run: bool = False,
-        label: str | None = None,
+        chunk_label: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         waiter_delay: int = 30,
@@ -117,7 +117,7 @@ class BgzipBatchOperator(AwsLateHookOperator):
         self.level = level
         self.keep_compressed = keep_compressed
         self.dry_run = dry_run
-        self.label = label
+        self.chunk_label = chunk_label
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.waiter_delay = waiter_delay
@@ -285,9 +285,10 @@ class BgzipBatchOperator(AwsLateHookOperator):
         bucket, key = self._location(context, "reports")
         s3 = S3Hook(**self._hook_parameters)
         if not s3.check_for_key(key, bucket):
-            reason = self.hook.get_job_description(self.job_id)["statusReason"] if self.job_id else "no job"
+            job = self.hook.get_job_description(self.job_id) if self.job_id else {}
+            reason = failure or f"job {job.get('status')}: {job.get('statusReason', 'no reason given')}"
             raise RuntimeError(
-                f"Batch job {self.job_id} wrote no report to s3://{bucket}/{key} ({failure or reason}); "
+                f"Batch job {self.job_id} wrote no report to s3://{bucket}/{key} ({reason}); "
                 "see the job's logs (extra link)"
             )
         return self._finish(json.loads(s3.read_key(key, bucket)), self.job_id)

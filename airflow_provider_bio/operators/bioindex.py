@@ -32,7 +32,7 @@ def run_conf(context: Context, work_location: str | None) -> BioIndexConf:
 class PlanBioIndexChunksOperator(AwsLateHookOperator):
     """Validate the run's conf, list the chosen indexes' files and split them into chunks by size.
 
-    Returns one ``{"keys": [...], "label": ...}`` per chunk (for ``expand_kwargs`` of a
+    Returns one ``{"keys": [...], "chunk_label": ...}`` per chunk (for ``expand_kwargs`` of a
     :class:`~airflow_provider_bio.operators.bgzip.BgzipBatchOperator`) and pushes the chosen
     indexes as XCom ``indexes`` (``{"index", "prefix"}`` each, for the marking step). A
     ``dry_run`` conf logs the plan and returns no chunks.
@@ -69,7 +69,7 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
         self.log.info("%d files, %s, in %d chunks", len(files), gib(total), len(chunks))
         planned = [chunk.as_kwargs(number, len(chunks)) for number, chunk in enumerate(chunks, 1)]
         for entry in planned:
-            self.log.info("  %s", entry["label"])
+            self.log.info("  %s", entry["chunk_label"])
         context["ti"].xcom_push(key="indexes", value=[{"index": i.name, "prefix": i.prefix} for i in conf.indexes])
         if conf.dry_run:
             self.log.info("Dry run: the plan above touches no file")

@@ -1,0 +1,202 @@
+"""BgzipBatchOperator on moto: the Batch job runs the real worker command; submit, wait, reattach, defer, kill.
+
+moto's Batch (without Docker) marks a job SUCCEEDED or FAILED at once without running it; a
+``before-call`` hook on SubmitJob runs the submitted command through the worker's ``main``
+first, as the container would, so the manifest, the report and the files are real.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from airflow.providers.amazon.aws.triggers.batch import BatchJobTrigger
+from airflow.sdk.exceptions import TaskDeferred
+from moto import mock_aws
+
+from airflow_provider_bio.core.bgzf import decompress_stream
+from airflow_provider_bio.jobs import bgzip_worker
+from airflow_provider_bio.operators.bgzip import BATCH_JOB_KEY, BgzipBatchOperator
+from tests.support.airflow_context import FakeTaskStateStore, make_context
+from tests.support.botocore_events import client_events, recorded_calls
+
+REGION = "us-west-2"
+DATA, WORK = "bio-index-data", "bio-index-work"
+QUEUE, DEFINITION = "bgzip-job-queue", "bgzip-worker"
+REPORT_KEY = "bgzip/reports/manual__2026-11-21T05:00:00+00:00/compress.json"
+
+
+@pytest.fixture
+def aws():
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (DATA, WORK):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for n in range(3):
+            s3.put_object(Bucket=DATA, Key=f"genes/part-{n}.json", Body=lines(n))
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        batch = boto3.client("batch", region_name=REGION)
+        environment = batch.create_compute_environment(
+            computeEnvironmentName="bgzip", type="UNMANAGED", state="ENABLED", serviceRole=role
+        )
+        batch.create_job_queue(
+            jobQueueName=QUEUE,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}],
+        )
+        batch.register_job_definition(
+            jobDefinitionName=DEFINITION,
+            type="container",
+            containerProperties={"image": "bgzip-worker:latest", "vcpus": 2, "memory": 4096},
+        )
+        yield {"s3": s3, "batch": batch}
+
+
+def lines(seed: int) -> bytes:
+    return "".join(json.dumps({"gene": f"G{seed}-{n}", "p": n / 3}) + "\n" for n in range(2000)).encode()
+
+
+def operator(**kwargs) -> BgzipBatchOperator:
+    defaults = {
+        "task_id": "compress",
+        "action": "compress",
+        "bucket": DATA,
+        "keys": [f"genes/part-{n}.json" for n in range(3)],
+        "job_queue": QUEUE,
+        "job_definition": DEFINITION,
+        "work_location": f"s3://{WORK}/bgzip/",
+        "aws_conn_id": None,
+        "region_name": REGION,
+        "waiter_delay": 0,
+        "deferrable": False,
+    }
+    return BgzipBatchOperator(**(defaults | kwargs))
+
+
+class Container:
+    """Runs each submitted job's command through the worker, as the Batch container would."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, params, **_):
+        command = json.loads(params["body"])["containerOverrides"]["command"]
+        self.commands.append(command)
+        bgzip_worker.main(command)
+
+
+def restored(s3, key: str) -> bytes:
+    parts: list[bytes] = []
+    decompress_stream(io.BytesIO(s3.get_object(Bucket=DATA, Key=key)["Body"].read()).read, parts.append)
+    return b"".join(parts)
+
+
+def test_batch_engine_submits_the_worker_with_a_manifest_and_returns_its_report(aws) -> None:
+    container = Container()
+    store = FakeTaskStateStore()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        result = operator().execute(make_context(store))
+    assert result["done"] == 3 and result["failed"] == 0 and result["job_id"] == store.get(BATCH_JOB_KEY)
+    [command] = container.commands
+    assert command[:3] == ["compress", "--bucket", DATA]
+    manifest = command[command.index("--manifest") + 1]
+    assert manifest.startswith(f"s3://{WORK}/bgzip/manifests/")
+    assert command[command.index("--report") + 1] == f"s3://{WORK}/{REPORT_KEY}"
+    for n in range(3):
+        assert restored(aws["s3"], f"genes/part-{n}.json.gz") == lines(n)
+
+
+def test_a_failed_file_fails_the_task_naming_it(aws) -> None:
+    with (
+        client_events({"before-call.batch.SubmitJob": Container()}),
+        pytest.raises(RuntimeError, match=r"compress: 1 of 4 files failed: genes/missing.json: .*does not exist"),
+    ):
+        operator(keys=[*operator().keys, "genes/missing.json"]).execute(make_context())
+
+
+def test_a_retry_reattaches_to_the_job_it_submitted_instead_of_submitting_again(aws) -> None:
+    store = FakeTaskStateStore()
+    container = Container()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        first = operator().execute(make_context(store))
+        with recorded_calls() as calls:
+            second = operator().execute(make_context(store))
+    assert len(container.commands) == 1
+    assert "SubmitJob" not in {call.operation for call in calls}
+    assert second == first
+
+
+def test_a_retry_after_a_failed_job_submits_again(aws, monkeypatch) -> None:
+    store = FakeTaskStateStore()
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    with pytest.raises(RuntimeError, match="wrote no report"):
+        operator().execute(make_context(store))  # the container died before writing its report
+    failed_job = store.get(BATCH_JOB_KEY)
+    monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER")
+    container = Container()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        result = operator().execute(make_context(store))
+    assert len(container.commands) == 1
+    assert result["job_id"] != failed_job and result["done"] == 3
+
+
+def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
+    store = FakeTaskStateStore()
+    task = operator(deferrable=True, waiter_delay=15, waiter_max_attempts=40)
+    with client_events({"before-call.batch.SubmitJob": Container()}), pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context(store))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, BatchJobTrigger)
+    classpath, fields = trigger.serialize()
+    assert classpath.endswith("BatchJobTrigger")
+    assert fields["job_id"] == store.get(BATCH_JOB_KEY)
+    assert (fields["waiter_delay"], fields["waiter_max_attempts"], fields["region_name"]) == (15, 40, REGION)
+    assert deferred.value.method_name == "execute_complete"
+    result = task.execute_complete(make_context(store), {"status": "success", "job_id": fields["job_id"]})
+    assert result["done"] == 3
+
+
+def test_execute_complete_after_a_failure_event_reports_the_failed_files(aws) -> None:
+    store = FakeTaskStateStore()
+    task = operator(deferrable=True, keys=["genes/part-0.json", "genes/nope.json"])
+    with client_events({"before-call.batch.SubmitJob": Container()}), pytest.raises(TaskDeferred):
+        task.execute(make_context(store))
+    with pytest.raises(RuntimeError, match=r"genes/nope\.json"):
+        task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)})
+
+
+def test_on_kill_terminates_the_job(aws) -> None:
+    with recorded_calls() as calls:
+        task = operator(wait_for_completion=False)
+        result = task.execute(make_context())
+        del calls[:]
+        task.on_kill()
+    assert [(call.operation, call.params["jobId"]) for call in calls] == [("TerminateJob", result["job_id"])]
+
+
+def test_local_engine_runs_the_worker_in_process(aws) -> None:
+    result = operator(engine="local", job_queue=None, job_definition=None, work_location=None).execute(make_context())
+    assert result["done"] == 3 and result["job_id"] is None
+    assert restored(aws["s3"], "genes/part-2.json.gz") == lines(2)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"action": "zip"}, "action must be one of"),
+        ({"keys": ["a.json.gz"]}, "list the originals' keys"),
+        ({"prefix": "genes/"}, "exactly one of keys"),
+        ({"job_queue": None}, "engine='batch' needs job_queue"),
+        ({"work_location": "bucket-without-scheme"}, "work_location"),
+        ({"level": 10}, "level must be -1"),
+        ({"dry_run": True}, "dry_run applies to"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_aws_call(aws, arguments, message) -> None:
+    with recorded_calls() as calls, pytest.raises(ValueError, match=message):
+        operator(**arguments).execute(make_context())
+    assert calls == []
