@@ -178,7 +178,14 @@ def plan_chunks(
     ``chunk_bytes`` is a chunk of its own. When the limits would give more than ``max_chunks``
     chunks they are raised together until the plan fits, so no run exceeds Airflow's
     ``max_map_length``.
+
+    :raises ValueError: the files span more indexes than ``max_chunks``.
     """
+    runs = sum(1 for position, file in enumerate(files) if position == 0 or file[0] != files[position - 1][0])
+    if runs > max_chunks:
+        raise ValueError(
+            f"{runs} indexes need at least {runs} chunks, more than {max_chunks}; run fewer indexes at once"
+        )
     while True:
         chunks = _greedy(files, chunk_bytes, chunk_files)
         if len(chunks) <= max_chunks:

@@ -1,0 +1,171 @@
+"""bioindex_compress and bioindex_decompress with ``dag.test()`` on moto: the safe order and its refusals.
+
+The worker runs in-process (``engine: local``); the bio-index's ``__Indexes`` table is a SQLite
+database reached through an Airflow SQL connection, as the MySQL one is in production.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from airflow_provider_bio.jobs.bgzip_files import BgzipFiles, FileFailure
+from tests.conftest import REPO
+from tests.support.botocore_events import recorded_calls
+
+REGION = "us-west-2"
+BUCKET = "dig-bio-index-test"
+INDEXES = [
+    {"name": "genes", "prefix": "genes/"},
+    {"name": "variants", "prefix": "variants/"},
+    {"name": "genes-test", "prefix": "genes-test/"},
+]
+FILES = {f"{index['prefix']}part-{n}.json": n for index in INDEXES for n in range(3)}
+CONF = {"bucket": BUCKET, "exclude": ["*-test"], "chunk_gib": 0.00001}  # about 10 KiB: several chunks
+
+
+def lines(seed: int) -> bytes:
+    return "".join(json.dumps({"id": f"{seed}:{n}", "p": n / 9}) + "\n" for n in range(300)).encode()
+
+
+@pytest.fixture
+def world(airflow_db, tmp_path: Path, monkeypatch):
+    database = tmp_path / "bioindex.sqlite"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE __Indexes (name TEXT, prefix TEXT, compressed BOOLEAN)")
+        db.executemany("INSERT INTO __Indexes VALUES (?, ?, 0)", [(i["name"], i["prefix"]) for i in INDEXES])
+    config = tmp_path / "bioindex.json"
+    config.write_text(
+        json.dumps(
+            {
+                "bucket": BUCKET,
+                "indexes": INDEXES,
+                "aws_conn_id": None,
+                "bioindex_conn_id": "bioindex_test",
+                "engine": "local",
+                "workers": 2,
+            }
+        )
+    )
+    monkeypatch.setenv("BIOINDEX_CONFIG", str(config))
+    monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_TEST", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for key, seed in FILES.items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=lines(seed))
+        yield {"s3": s3, "database": database}
+
+
+def load(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "bioindex.py")).dags[dag_id]
+    for task in dag.tasks:
+        if hasattr(task, "partial_kwargs"):
+            task.partial_kwargs["retries"] = 0
+        else:
+            task.retries = 0
+    return dag
+
+
+def keys(s3) -> set[str]:
+    return {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+
+def flags(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("SELECT name, compressed FROM __Indexes"))
+
+
+def states(run) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for ti in run.get_task_instances():
+        found.setdefault(ti.task_id, set()).add(ti.state)
+    return found
+
+
+def test_compress_then_mark_then_delete_leaves_only_verified_pairs(world) -> None:
+    run = load("bioindex_compress").test(run_conf=CONF)
+    assert run.state == "success"
+    assert len(run.get_task_instances()) > 8  # several chunks per step
+    compressed = {key for key in FILES if not key.startswith("genes-test/")}
+    assert keys(world["s3"]) == (
+        {f"{key}.gz" for key in compressed} | {f"{key}.gz.gzi" for key in compressed} | (set(FILES) - compressed)
+    )
+    assert flags(world["database"]) == {"genes": 1, "variants": 1, "genes-test": 0}
+
+
+def test_a_file_that_fails_verification_stops_marking_and_deleting(world, monkeypatch) -> None:
+    verify = BgzipFiles.verify
+
+    def failing_verify(self, key):
+        if key == "variants/part-1.json":
+            raise FileFailure("decompressed bytes differ from the original")
+        return verify(self, key)
+
+    monkeypatch.setattr(BgzipFiles, "verify", failing_verify)
+    run = load("bioindex_compress").test(run_conf=CONF)
+    assert run.state == "failed"
+    found = states(run)
+    assert "failed" in found["verify"]
+    assert found["mark_compressed"] == {"upstream_failed"}
+    assert found["delete_originals"] <= {"upstream_failed", None}
+    assert set(FILES) <= keys(world["s3"])  # every original still there
+    assert set(flags(world["database"]).values()) == {0}
+
+
+def test_a_failed_mark_leaves_every_original(world) -> None:
+    with sqlite3.connect(world["database"]) as db:
+        db.execute("DELETE FROM __Indexes WHERE name = 'variants'")
+    run = load("bioindex_compress").test(run_conf=CONF)
+    assert run.state == "failed"
+    assert states(run)["mark_compressed"] == {"failed"}
+    assert set(FILES) <= keys(world["s3"])
+
+
+def test_decompress_restores_every_original_then_unmarks_then_removes_the_pairs(world) -> None:
+    assert load("bioindex_compress").test(run_conf=CONF).state == "success"
+    run = load("bioindex_decompress").test(run_conf=CONF)
+    assert run.state == "success"
+    assert keys(world["s3"]) == set(FILES)
+    for key, seed in FILES.items():
+        assert world["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read() == lines(seed)
+    assert set(flags(world["database"]).values()) == {0}
+
+
+def test_dry_run_plans_and_touches_nothing(world) -> None:
+    with recorded_calls() as calls:
+        run = load("bioindex_compress").test(run_conf=CONF | {"dry_run": True})
+    assert run.state == "success"
+    assert {call.operation for call in calls} == {"ListObjectsV2"}
+    assert keys(world["s3"]) == set(FILES)
+
+
+def test_a_conf_the_schema_refuses_is_rejected_at_trigger_time(world) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with recorded_calls() as calls, pytest.raises(ParamValidationError, match="bucket"):
+        load("bioindex_compress").test(run_conf=CONF | {"bucket": "Not_A_Bucket"})
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"include": ["nothing*"]},
+        {"indexes": [{"name": "a", "prefix": "a/"}, {"name": "b", "prefix": "a/b/"}], "exclude": []},
+    ],
+    ids=["selects-nothing", "nested-prefixes"],
+)
+def test_a_conf_only_the_plan_can_judge_fails_it_before_any_aws_call(world, conf) -> None:
+    with recorded_calls() as calls:
+        run = load("bioindex_compress").test(run_conf=CONF | conf)
+    assert run.state == "failed"
+    assert states(run)["plan"] == {"failed"}
+    assert calls == []

@@ -1,0 +1,60 @@
+"""BioIndexHook: the bio-index's HTTP endpoint or its __Indexes table, chosen by the connection type."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_bio.hooks.bioindex import BioIndexHook
+from tests.support.http_recorder import recording_server
+
+
+@pytest.fixture
+def sql_index(tmp_path: Path, monkeypatch) -> Path:
+    database = tmp_path / "bioindex.sqlite"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE __Indexes (name TEXT, prefix TEXT, compressed BOOLEAN)")
+        db.executemany("INSERT INTO __Indexes VALUES (?, ?, 0)", [("genes", "genes/"), ("genes", "genes-v2/")])
+    monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_SQL", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    return database
+
+
+def flags(database: Path) -> dict[tuple[str, str], int]:
+    with sqlite3.connect(database) as db:
+        return {(name, prefix): flag for name, prefix, flag in db.execute("SELECT * FROM __Indexes")}
+
+
+def test_http_posts_to_the_set_compressed_endpoint(monkeypatch) -> None:
+    with recording_server(lambda method, path, body: (200, {"ok": True})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        BioIndexHook("bioindex_http").set_compressed("gene associations", "gene-associations/", True)
+    [request] = server.requests
+    assert request.method == "POST"
+    assert request.path == (
+        "/api/bio/bgcompress/set-compressed/gene%20associations?prefix=gene-associations%2F&compressed=true"
+    )
+
+
+def test_http_refusal_is_an_error_with_the_answer(monkeypatch) -> None:
+    with recording_server(lambda method, path, body: (404, {"detail": "no such index"})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        with pytest.raises(RuntimeError, match=r"answered 404.*no such index"):
+            BioIndexHook("bioindex_http").set_compressed("genes", "genes/", False)
+
+
+def test_sql_updates_exactly_the_row_of_name_and_prefix(sql_index: Path) -> None:
+    BioIndexHook("bioindex_sql").set_compressed("genes", "genes-v2/", True)
+    assert flags(sql_index) == {("genes", "genes/"): 0, ("genes", "genes-v2/"): 1}
+    BioIndexHook("bioindex_sql").set_compressed("genes", "genes-v2/", True)  # again: no change, no error
+    assert flags(sql_index)[("genes", "genes-v2/")] == 1
+
+
+def test_sql_refuses_an_index_it_does_not_have(sql_index: Path) -> None:
+    with pytest.raises(
+        RuntimeError, match=r"0 rows for name=.genes. prefix=.gene/. \(expected 1\); check the index name"
+    ):
+        BioIndexHook("bioindex_sql").set_compressed("genes", "gene/", True)
+    assert set(flags(sql_index).values()) == {0}
