@@ -64,6 +64,8 @@ S3_PERMISSIONS: dict[str, Callable[[ApiCall], list[tuple[str, str]]]] = {
     "UploadPart": lambda c: [("s3:PutObject", _target(c))],
     "CompleteMultipartUpload": lambda c: [("s3:PutObject", _target(c))],
     "AbortMultipartUpload": lambda c: [("s3:AbortMultipartUpload", _target(c))],
+    "DeleteObject": lambda c: [("s3:DeleteObject", _target(c))],
+    "PutObjectTagging": lambda c: [("s3:PutObjectTagging", _target(c))],
     "DeleteObjects": lambda c: [
         ("s3:DeleteObject", _object(c.params["Bucket"], o["Key"])) for o in c.params["Delete"]["Objects"]
     ],
@@ -105,6 +107,14 @@ OTHER_PERMISSIONS: dict[tuple[str, str], Callable[[ApiCall], list[tuple[str, str
     ("lambda", "GetEventSourceMapping"): lambda c: [("lambda:GetEventSourceMapping", "*")],
     ("lambda", "UpdateEventSourceMapping"): lambda c: [("lambda:UpdateEventSourceMapping", "*")],
     ("cloudwatch", "GetMetricStatistics"): lambda c: [("cloudwatch:GetMetricStatistics", "*")],
+    ("batch", "SubmitJob"): lambda c: [
+        ("batch:SubmitJob", f"arn:aws:batch:us-west-2:123456789012:job-queue/{c.params['jobQueue']}"),
+        ("batch:SubmitJob", f"arn:aws:batch:us-west-2:123456789012:job-definition/{c.params['jobDefinition']}:1"),
+    ],
+    ("batch", "DescribeJobs"): lambda c: [("batch:DescribeJobs", "*")],
+    ("batch", "TerminateJob"): lambda c: [
+        ("batch:TerminateJob", f"arn:aws:batch:us-west-2:123456789012:job/{c.params['jobId']}")
+    ],
     ("ssm", "PutParameter"): lambda c: [
         ("ssm:PutParameter", f"arn:aws:ssm:us-west-2:123456789012:parameter/{c.params['Name'].lstrip('/')}")
     ],
