@@ -1,4 +1,4 @@
-"""``make demo``: run batch_index_taxons and glue_to_demo end to end on SQLite Airflow against moto.
+"""``make demo``: run batch_index_taxons, glue_to_demo and bioindex_compress end to end on SQLite Airflow and moto.
 
 Creates a temporary AIRFLOW_HOME, starts moto on 127.0.0.1, provisions the demo world, runs the
 DAG with ``airflow dags test``, prints a short summary and removes everything it started.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,12 +17,15 @@ from pathlib import Path
 
 import boto3
 
+from airflow_provider_bio.core.bgzf import GziIndex, read_range
 from scripts.local_aws import (
+    BIOINDEX_DEMO_BUCKET,
     LOWER_ENV_DEMO,
     REGION,
     airflow_environment,
     aws_environment,
     moto_server,
+    provision_bioindex_world,
     provision_demo_world,
     provision_lower_env_world,
 )
@@ -76,6 +80,55 @@ def glue_to_demo(env: dict[str, str], endpoint: str, home: str) -> int:
     return 1 if raw else 0
 
 
+def bioindex_demo(env: dict[str, str], endpoint: str, home: str) -> int:
+    """Run bioindex_compress (local engine) and read ranges back through the .gzi, ours and htslib's way."""
+    world = provision_bioindex_world(endpoint, home)
+    env = env | {
+        "BIOINDEX_CONFIG": world["config"],
+        "AIRFLOW_CONN_BIOINDEX_DEMO": json.dumps({"conn_type": "sqlite", "host": world["database"]}),
+    }
+    conf = {"bucket": BIOINDEX_DEMO_BUCKET, "chunk_gib": 0.005}
+    started = time.monotonic()
+    run = _run(["dags", "test", "bioindex_compress", "--conf", json.dumps(conf)], env)
+    elapsed = time.monotonic() - started
+    if run.returncode:
+        print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
+        print("bioindex_compress FAILED", file=sys.stderr)
+        return 1
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, **keys)
+    listed = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=BIOINDEX_DEMO_BUCKET).get("Contents", [])}
+    originals_left = [key for key in world["files"] if key in listed]
+    compressed = sum(listed.get(f"{key}.gz", 0) for key in world["files"])
+    with sqlite3.connect(world["database"]) as db:
+        marked = [name for name, flag in db.execute("SELECT name, compressed FROM __Indexes") if flag]
+    key, original = max(world["files"].items(), key=lambda item: len(item[1]))
+    blob = s3.get_object(Bucket=BIOINDEX_DEMO_BUCKET, Key=f"{key}.gz")["Body"].read()
+    gzi = s3.get_object(Bucket=BIOINDEX_DEMO_BUCKET, Key=f"{key}.gz.gzi")["Body"].read()
+    offset, length = len(original) // 3, 5000
+    ours = read_range(lambda s, e: blob[s:e], GziIndex.from_bytes(gzi), offset, length)
+    checks = [f"our reader {'matches' if ours == original[offset : offset + length] else 'DIFFERS'}"]
+    if shutil.which("bgzip"):
+        folder = Path(home, "bgzip-check")
+        folder.mkdir()
+        (folder / "f.json.gz").write_bytes(blob)
+        (folder / "f.json.gz.gzi").write_bytes(gzi)
+        theirs = subprocess.run(
+            ["bgzip", "-b", str(offset), "-s", str(length), str(folder / "f.json.gz")], capture_output=True, check=False
+        ).stdout
+        checks.append(
+            f"htslib's bgzip -b/-s {'matches' if theirs == original[offset : offset + length] else 'DIFFERS'}"
+        )
+    total = sum(len(body) for body in world["files"].values())
+    print(
+        f"bioindex_compress: files {len(world['files'])} · {total / 1e6:.1f} MB -> {compressed / 1e6:.1f} MB "
+        f"({total / max(compressed, 1):.1f}x) · originals left {len(originals_left)} · marked compressed "
+        f"{', '.join(sorted(marked))} · range {offset}+{length} of {key}: {', '.join(checks)} · "
+        f"{elapsed:.1f} s for the whole DAG run"
+    )
+    return 1 if originals_left or len(marked) != 2 or any("DIFFERS" in check for check in checks) else 0
+
+
 def main() -> int:
     home = tempfile.mkdtemp(prefix="bio-demo-airflow-")
     try:
@@ -104,7 +157,7 @@ def main() -> int:
                 f"confirmed {report['confirmed']} · failed {len(report['failed'])} · "
                 f"wall time {report['wall_seconds']:.2f} s of invocations, {elapsed:.1f} s for the whole DAG run"
             )
-            return glue_to_demo(env, endpoint, home)
+            return glue_to_demo(env, endpoint, home) or bioindex_demo(env, endpoint, home)
 
     finally:
         shutil.rmtree(home, ignore_errors=True)

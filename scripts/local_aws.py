@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import requests
@@ -213,3 +215,58 @@ def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None
         FunctionName="streams_demo_blue",
         StartingPosition="LATEST",
     )
+
+
+#: What bioindex_compress works on in the demo: two indexes of JSON-lines files in one bucket.
+BIOINDEX_DEMO_BUCKET = "dig-bio-index-demo"
+BIOINDEX_DEMO_INDEXES = [
+    {"name": "gene-associations", "prefix": "gene-associations/"},
+    {"name": "variants", "prefix": "variants/"},
+]
+
+
+def bioindex_demo_lines(index: str, part: int, records: int) -> bytes:
+    """A JSON-lines file like the bio-index's (fixed content per index and part)."""
+    return "".join(
+        json.dumps(
+            {"varId": f"{part + 1}:{1000 + 37 * n}:A:G", "gene": f"{index[:4].upper()}{n % 97}", "pValue": n / 7e5}
+        )
+        + "\n"
+        for n in range(records)
+    ).encode()
+
+
+def provision_bioindex_world(endpoint_url: str | None, home: str, parts: int = 3) -> dict[str, Any]:
+    """The demo's bio-index: a bucket of ``.json`` files, an ``__Indexes`` table in SQLite, the DAG config.
+
+    :return: ``{"config": path, "database": path, "files": {key: bytes}}``; the config uses the
+        local engine and the SQLite database as the bio-index connection ``bioindex_demo``.
+    """
+    s3 = _client("s3", endpoint_url)
+    s3.create_bucket(Bucket=BIOINDEX_DEMO_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    files = {}
+    for index in BIOINDEX_DEMO_INDEXES:
+        for part in range(parts):
+            key = f"{index['prefix']}part-{part:05d}.json"
+            files[key] = bioindex_demo_lines(index["name"], part, records=20_000 * (part + 1))
+            s3.put_object(Bucket=BIOINDEX_DEMO_BUCKET, Key=key, Body=files[key], ContentType="application/json")
+    database = os.path.join(home, "bioindex.sqlite")
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE __Indexes (name TEXT, prefix TEXT, compressed BOOLEAN)")
+        db.executemany(
+            "INSERT INTO __Indexes VALUES (?, ?, 0)", [(i["name"], i["prefix"]) for i in BIOINDEX_DEMO_INDEXES]
+        )
+    config = os.path.join(home, "bioindex.json")
+    with open(config, "w") as handle:
+        json.dump(
+            {
+                "bucket": BIOINDEX_DEMO_BUCKET,
+                "indexes": BIOINDEX_DEMO_INDEXES,
+                "aws_conn_id": None,
+                "bioindex_conn_id": "bioindex_demo",
+                "engine": "local",
+                "workers": 4,
+            },
+            handle,
+        )
+    return {"config": config, "database": database, "files": files}
