@@ -44,6 +44,7 @@ bench: env
 	$(VENV)/bin/python -m scripts.bench
 	$(VENV)/bin/python -m scripts.bench_s3_sync
 	$(VENV)/bin/python -m scripts.bench_dynamodb_copy
+	$(VENV)/bin/python -m scripts.bench_bgzip
 
 airflow: env
 	$(VENV)/bin/python -m scripts.standalone

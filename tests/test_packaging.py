@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import re
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import yaml
@@ -74,3 +77,29 @@ def test_compose_file_names_existing_services_and_paths():
                 if line.startswith("COPY"):
                     sources = [word for word in line.split()[1:-1] if not word.startswith("--")]
                     assert all((REPO / source).exists() for source in sources), line
+
+
+def test_worker_image_installs_the_locked_versions_and_runs_the_worker() -> None:
+    dockerfile = (REPO / "docker/bgzip-worker.Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY"):
+            assert all((REPO / source).exists() for source in line.split()[1:-1]), line
+    locked = dict(re.findall(r'\nname = "([^"]+)"\nversion = "([^"]+)"', (REPO / "uv.lock").read_text()))
+    pins = dict(re.findall(r"([a-z0-9-]+)==([0-9.]+)", dockerfile))
+    assert pins == {"boto3": locked["boto3"], "deflate": locked["deflate"]}
+    assert 'ENTRYPOINT ["python", "-m", "airflow_provider_bio.jobs.bgzip_worker"]' in dockerfile
+
+
+def test_the_worker_imports_nothing_the_image_lacks() -> None:
+    """The image has boto3 and deflate only: the worker must not import Airflow, jsonschema and the like."""
+    script = (
+        "import sys\n"
+        "import airflow_provider_bio.jobs.bgzip_worker\n"
+        "allowed = {'boto3', 'botocore', 'deflate', 'airflow_provider_bio', 'jmespath', 'dateutil', 'urllib3',"
+        " 's3transfer', 'six', 'certifi', '_distutils_hack'}\n"
+        "third = {n.split('.')[0] for n, m in list(sys.modules.items())"
+        " if getattr(m, '__file__', None) and 'site-packages' in m.__file__ and not n.startswith('__editable__')}\n"
+        "print(sorted(third - allowed))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    assert found.stdout.strip() == "[]"

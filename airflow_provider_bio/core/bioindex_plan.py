@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft7Validator
-
 #: The worker's actions.
 ACTIONS = ("compress", "verify", "delete-originals", "decompress")
 #: Actions that delete objects (and so have a dry run).
@@ -87,6 +85,8 @@ def validate_conf(conf: Mapping[str, Any], *, work_location: str | None = None) 
         inside an index's prefix, or its ``.json`` files would be taken for the index's.
     :raises ValueError: naming each bad field and what a valid value looks like.
     """
+    from jsonschema import Draft7Validator  # here, so the worker image needs no jsonschema
+
     errors = sorted(Draft7Validator(SCHEMA).iter_errors(dict(conf)), key=lambda error: list(error.path))
     if errors:
         problems = []
