@@ -26,9 +26,11 @@ $(AWSCLI): | $(UV)
 	$(UV) venv -q $(TOOLS)/awscli --python $(PYTHON)
 	$(UV) pip install -q --python $(TOOLS)/awscli/bin/python awscli==1.46.3
 
-# htslib's bgzip, the reference the BGZF codec is tested and benchmarked against (Debian's tabix).
+# htslib's bgzip, the reference the BGZF codec is tested and benchmarked against (Debian's tabix),
+# and GNU time, which measures bgzip's peak memory in the benchmark.
 htslib:
-	@command -v bgzip >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tabix >/dev/null; }
+	@command -v bgzip >/dev/null && test -x /usr/bin/time || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tabix time >/dev/null; }
 
 demo: env
 	$(VENV)/bin/python -m scripts.demo
