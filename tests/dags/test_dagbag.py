@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tests.conftest import REPO
@@ -66,3 +68,28 @@ def test_bad_conf_is_rejected_at_trigger_time_naming_the_field(dagbag, conf, fie
     with pytest.raises(ParamValidationError) as raised:
         params.deep_merge(GOOD_CONF | conf).validate()
     assert field in str(raised.value)
+
+
+def test_bioindex_dags_run_in_the_safe_order(dagbag):
+    compress = dagbag.dags["bioindex_compress"]
+    assert compress.schedule is None and compress.max_active_runs == 1
+    chain = ["plan", "compress", "verify", "mark_compressed", "delete_originals"]
+    for position, (upstream, task_id) in enumerate(pairwise(chain), 1):
+        task = compress.get_task(task_id)
+        assert upstream in task.upstream_task_ids <= set(chain[:position]), task_id  # mapped steps read plan too
+        assert task.trigger_rule == "all_success", task_id
+    assert compress.get_task("compress").map_index_template == "{{ task.chunk_label }}"
+    rollback = dagbag.dags["bioindex_decompress"]
+    chain = ["plan", "restore", "mark_uncompressed", "delete_compressed"]
+    for position, (upstream, task_id) in enumerate(pairwise(chain), 1):
+        assert upstream in rollback.get_task(task_id).upstream_task_ids <= set(chain[:position]), task_id
+    assert rollback.get_task("restore").partial_kwargs["keep_compressed"] is True
+
+
+def test_bioindex_params_refuse_a_bad_conf_at_trigger_time(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = _trigger_time_params(dagbag.dags["bioindex_compress"])
+    assert params.deep_merge({"include": ["gene*"]}).validate()["bucket"] == "dig-bio-index"
+    with pytest.raises(ParamValidationError, match="chunk_gib"):
+        params.deep_merge({"chunk_gib": -1}).validate()
