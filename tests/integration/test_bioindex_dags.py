@@ -25,7 +25,7 @@ INDEXES = [
     {"name": "variants", "prefix": "variants/"},
     {"name": "genes-test", "prefix": "genes-test/"},
 ]
-FILES = {f"{index['prefix']}part-{n}.json": n for index in INDEXES for n in range(3)}
+FILES = {f"{index['prefix']}part-{n}.json": n for index in INDEXES for n in range(2)}
 CONF = {"bucket": BUCKET, "exclude": ["*-test"], "chunk_gib": 0.00001}  # about 10 KiB: several chunks
 
 
