@@ -255,12 +255,16 @@ class BgzfWriter:
         """Flush the last block and write the EOF block; the summary holds the ``.gzi`` index."""
         if self._closed:
             return self.summary
-        if self._tail:
-            self._submit(bytes(self._tail))
-            self._tail.clear()
-        while self._pending:
-            self._emit()
-        self._emit_bytes(EOF_BLOCK, 0, index=False)
+        try:
+            if self._tail:
+                self._submit(bytes(self._tail))
+                self._tail.clear()
+            while self._pending:
+                self._emit()
+            self._emit_bytes(EOF_BLOCK, 0, index=False)
+        except BaseException:
+            self.abort()
+            raise
         self._closed = True
         self._shutdown()
         return self.summary

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_bio.core.s3_sync import parse_s3_uri
+
 #: The worker's actions.
 ACTIONS = ("compress", "verify", "delete-originals", "decompress")
 #: Actions that delete objects (and so have a dry run).
@@ -112,8 +114,10 @@ def validate_conf(conf: Mapping[str, Any], *, work_location: str | None = None) 
                     "one run would handle its files twice: run them separately"
                 )
     if work_location:
-        bucket, _, prefix = work_location.removeprefix("s3://").partition("/")
-        inside = [index.name for index in chosen if bucket == values["bucket"] and prefix.startswith(index.prefix)]
+        work = parse_s3_uri(work_location, "work_location")
+        inside = [
+            index.name for index in chosen if work.bucket == values["bucket"] and work.prefix.startswith(index.prefix)
+        ]
         if inside:
             raise ValueError(
                 f"work_location {work_location} lies inside the prefix of {', '.join(inside)}: its manifests would "

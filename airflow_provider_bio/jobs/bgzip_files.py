@@ -9,7 +9,7 @@ check the pair against that record:
 - ``bgzf-verified`` (a tag on the ``.gzi``): the ``.gz`` ETag that :meth:`BgzipFiles.verify`
   found complete and equal to the original. ``compress`` skips such files; ``delete-originals``
   trusts it while every ETag still matches, and verifies in full otherwise.
-- ``bgzf-restored`` (a tag on the ``.gzi``): the ETag of the original that ``decompress``
+- ``bgzf-restored`` (a tag on the ``.gz``): the ETag of the original that ``decompress``
   wrote back, so a second run knows the restore is done.
 """
 
@@ -144,7 +144,7 @@ class BgzipFiles:
     :param level: htslib compression level.
     :param keep_compressed: ``decompress`` restores and verifies but leaves ``.gz``/``.gzi`` in
         place (the rollback DAG removes them only after marking the index uncompressed).
-    :param dry_run: deleting actions report what they would delete and delete nothing.
+    :param dry_run: deleting actions report what they would do and write or delete nothing.
     """
 
     def __init__(
@@ -181,6 +181,8 @@ class BgzipFiles:
                 result = FileResult(key, name, "failed", str(error))
             except ClientError as error:
                 result = FileResult(key, name, "failed", f"S3 error: {error}")
+            except Exception as error:  # a dropped connection, a timeout...: this file fails, the others go on
+                result = FileResult(key, name, "failed", f"{type(error).__name__}: {error}")
             result.seconds = round(time.monotonic() - started, 3)
             return result
 
@@ -234,7 +236,8 @@ class BgzipFiles:
                 Metadata=record.to_metadata(),
             )
         except BaseException:
-            self.s3.delete_object(Bucket=self.bucket, Key=f"{key}.gz")  # no .gz without its index
+            # no .gz without its index; conditional, so a .gz written since by someone else stays
+            self.s3.delete_object(Bucket=self.bucket, Key=f"{key}.gz", IfMatch=quoted(gz_etag))
             raise
         return FileResult(
             key,
@@ -318,11 +321,16 @@ class BgzipFiles:
                 raise FileFailure(f"neither {key} nor {key}.gz exists")
             return FileResult(key, "decompress", "skipped", "no compressed copy; the original is in place")
         record = pair.record
+        restored_etag = self._tags(f"{key}.gz").get(RESTORED_TAG)
         restored = original is not None and (
-            (record is not None and original.etag == record.etag) or original.etag == pair.tags.get(RESTORED_TAG)
+            (record is not None and original.etag == record.etag) or original.etag == restored_etag
         )
         if original is not None and not restored:
             raise FileFailure(f"{key} exists and is not the file {key}.gz was made from; refusing to overwrite it")
+        if self.dry_run:
+            would = "" if restored else f"would restore {key}, "
+            kept = "keep" if self.keep_compressed else "delete"
+            return FileResult(key, "decompress", "dry-run", f"{would}would {kept} .gz and .gzi")
         bytes_in = bytes_out = 0
         detail = "the original was in place"
         if not restored:
@@ -330,18 +338,23 @@ class BgzipFiles:
             detail = f"restored {bytes_out} bytes"
         if self.keep_compressed:
             return FileResult(key, "decompress", "done", f"{detail}; .gz and .gzi kept", bytes_in, bytes_out)
-        if self.dry_run:
-            return FileResult(key, "decompress", "dry-run", f"{detail}; would delete .gz and .gzi", bytes_in, bytes_out)
-        self.s3.delete_objects(
-            Bucket=self.bucket,
-            Delete={"Objects": [{"Key": f"{key}.gz"}, {"Key": f"{key}.gz.gzi"}], "Quiet": True},
-        )
+        pair_objects = [{"Key": f"{key}.gz", "ETag": quoted(pair.gz.etag)}]
+        if pair.gzi is not None:
+            pair_objects.append({"Key": f"{key}.gz.gzi", "ETag": quoted(pair.gzi.etag)})
+        response = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": pair_objects, "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            raise FileFailure(
+                "could not delete "
+                + ", ".join(f"{error['Key']} ({error.get('Code')})" for error in errors)
+                + "; run decompress again"
+            )
         return FileResult(key, "decompress", "done", f"{detail}; .gz and .gzi deleted", bytes_in, bytes_out)
 
     def _restore(self, key: str, pair: PairState, record: SourceRecord | None) -> tuple[int, int]:
         assert pair.gz is not None
         digest = hashlib.sha256()
-        expected = record.size if record else pair.gz.size * 8
+        expected = record.size if record else pair.gz.size * 20  # no record: assume at most 20:1
         content_type = record.content_type if record else "application/json"
         target = ObjectWriter(self.s3, self.bucket, key, part_size_for(expected), ContentType=content_type)
 
@@ -358,8 +371,9 @@ class BgzipFiles:
         except BaseException:
             target.abort()
             raise
-        if pair.gzi is not None:
-            self._tag(key, pair, {RESTORED_TAG: etag})
+        self.s3.put_object_tagging(
+            Bucket=self.bucket, Key=f"{key}.gz", Tagging={"TagSet": [{"Key": RESTORED_TAG, "Value": etag}]}
+        )
         return summary.compressed_size, summary.uncompressed_size
 
     # S3 state
@@ -381,11 +395,16 @@ class BgzipFiles:
     def _pair(self, key: str) -> PairState:
         gz = self._head(f"{key}.gz")
         gzi = self._head(f"{key}.gz.gzi")
-        tags: dict[str, str] = {}
-        if gzi is not None:
-            tag_set = self.s3.get_object_tagging(Bucket=self.bucket, Key=f"{key}.gz.gzi")["TagSet"]
-            tags = {tag["Key"]: tag["Value"] for tag in tag_set}
-        return PairState(gz, gzi, tags)
+        return PairState(gz, gzi, self._tags(f"{key}.gz.gzi") if gzi is not None else {})
+
+    def _tags(self, key: str) -> dict[str, str]:
+        try:
+            tag_set = self.s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return {}
+            raise
+        return {tag["Key"]: tag["Value"] for tag in tag_set}
 
     def _tag(self, key: str, pair: PairState, tags: dict[str, str]) -> None:
         merged = {**pair.tags, **tags}

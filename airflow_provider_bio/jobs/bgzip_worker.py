@@ -11,7 +11,7 @@ ACTION is ``compress``, ``verify``, ``delete-originals`` or ``decompress`` (see
 :mod:`airflow_provider_bio.jobs.bgzip_files`). With ``--prefix`` it covers every ``.json``
 under the prefix (every ``.json.gz`` for ``decompress``); a manifest is a JSON list of the
 originals' keys. ``--workers`` files are handled at once; their BGZF blocks are compressed on
-``--threads`` threads (default: one per CPU).
+``--threads`` threads (default: one per CPU the process may use).
 
 Credentials come from boto3's default chain: in Batch, the job's task role.
 
@@ -72,6 +72,8 @@ class Report:
         return {
             "action": self.action,
             "bucket": self.bucket,
+            # Set by AWS Batch in the container: lets the operator tell this job's report from an older one.
+            "batch_job_id": os.environ.get("AWS_BATCH_JOB_ID"),
             "summary": self.summary(),
             "files": [result.to_dict() for result in self.files],
         }
@@ -86,7 +88,9 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--prefix", help="every .json under this key prefix (.json.gz for decompress)")
     where.add_argument("--manifest", help="JSON list of the originals' keys: s3://bucket/key or a local path")
     parsed.add_argument("--workers", type=int, default=8, help="files handled at once (default 8)")
-    parsed.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="compression threads")
+    parsed.add_argument(
+        "--threads", type=int, default=len(os.sched_getaffinity(0)), help="compression threads (default: usable CPUs)"
+    )
     parsed.add_argument("--level", type=int, default=DEFAULT_LEVEL, help="htslib level: -1 or 0-9 (default 6)")
     parsed.add_argument("--report", help="where to write the JSON report: s3://bucket/key or a local path")
     parsed.add_argument("--keep-compressed", action="store_true", help="decompress: keep .gz and .gzi")

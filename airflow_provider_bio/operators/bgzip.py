@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -37,8 +38,8 @@ class BgzipBatchOperator(AwsLateHookOperator):
     image's entry point) is submitted as an AWS Batch job; the task waits synchronously or,
     with ``deferrable``, in the triggerer through the amazon provider's ``BatchJobTrigger``.
     The job id is kept in the task state store: a retry of this task reattaches to the job it
-    submitted while that job is queued, running or succeeded, and submits again only after a
-    failure (the worker skips files already done). ``on_kill`` terminates the job. The worker's
+    submitted while that job is queued, running or succeeded and was given the same chunk, and
+    submits again otherwise (the worker skips files already done). ``on_kill`` terminates the job. The worker's
     report (every file's outcome) is written under ``work_location`` and read back; the task
     fails naming the failed files.
 
@@ -184,20 +185,28 @@ class BgzipBatchOperator(AwsLateHookOperator):
 
     # batch engine
 
+    def _chunk_fingerprint(self) -> str:
+        """What the job was asked to do: a retry reattaches only to a job given the same work."""
+        work = [self.action, self.bucket, self.keys, self.prefix, self.level, self.keep_compressed, self.dry_run]
+        return hashlib.sha256(json.dumps(work).encode()).hexdigest()
+
     def _run_batch(self, context: Context) -> dict[str, Any]:
         store = context.get("task_state_store")
         earlier = store.get(BATCH_JOB_KEY) if store is not None else None
-        if earlier:
-            status = self.hook.get_job_description(earlier)["status"]
+        if earlier and earlier.get("chunk") == self._chunk_fingerprint():
+            jobs = self.hook.client.describe_jobs(jobs=[earlier["job_id"]])["jobs"]
+            status = jobs[0]["status"] if jobs else "gone (no longer kept by Batch)"
             if status in REATTACHABLE:
-                self.log.info("Reattaching to Batch job %s (%s) submitted by an earlier try", earlier, status)
-                self.job_id = earlier
+                self.log.info("Reattaching to Batch job %s (%s) submitted by an earlier try", earlier["job_id"], status)
+                self.job_id = earlier["job_id"]
             else:
-                self.log.info("Batch job %s of an earlier try is %s; submitting again", earlier, status)
+                self.log.info("Batch job %s of an earlier try is %s; submitting again", earlier["job_id"], status)
+        elif earlier:
+            self.log.info("The chunk changed since Batch job %s was submitted; submitting again", earlier["job_id"])
         if self.job_id is None:
             self.job_id = self._submit(context)
             if store is not None:
-                store.set(BATCH_JOB_KEY, self.job_id)
+                store.set(BATCH_JOB_KEY, {"job_id": self.job_id, "chunk": self._chunk_fingerprint()})
         BatchJobDetailsLink.persist(
             context=context,
             operator=self,
@@ -235,7 +244,8 @@ class BgzipBatchOperator(AwsLateHookOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish after the deferred wait: read the job's report whatever the event, fail with the reason."""
         store = context.get("task_state_store")
-        self.job_id = (event or {}).get("job_id") or (store.get(BATCH_JOB_KEY) if store is not None else None)
+        saved = store.get(BATCH_JOB_KEY) if store is not None else None
+        self.job_id = (event or {}).get("job_id") or (saved or {}).get("job_id")
         if not event or event.get("status") != "success":
             return self._batch_result(context, failure=f"the trigger reported {event}")
         return self._batch_result(context)
@@ -263,7 +273,9 @@ class BgzipBatchOperator(AwsLateHookOperator):
             command += ["--manifest", f"s3://{bucket}/{key}"]
         else:
             command += ["--prefix", self.prefix or ""]
-        command += ["--report", "s3://{}/{}".format(*self._location(context, "reports"))]
+        report_bucket, report_key = self._location(context, "reports")
+        S3Hook(**self._hook_parameters).delete_objects(report_bucket, [report_key])  # no older try's report
+        command += ["--report", f"s3://{report_bucket}/{report_key}"]
         if self.threads:
             command += ["--threads", str(self.threads)]
         command += ["--keep-compressed"] * self.keep_compressed + ["--dry-run"] * self.dry_run
@@ -284,14 +296,17 @@ class BgzipBatchOperator(AwsLateHookOperator):
         self._persist_logs_link(context)
         bucket, key = self._location(context, "reports")
         s3 = S3Hook(**self._hook_parameters)
-        if not s3.check_for_key(key, bucket):
+        report = json.loads(s3.read_key(key, bucket)) if s3.check_for_key(key, bucket) else None
+        if report is not None and report.get("batch_job_id") not in (None, self.job_id):
+            report = None  # an older job's
+        if report is None:
             job = self.hook.get_job_description(self.job_id) if self.job_id else {}
             reason = failure or f"job {job.get('status')}: {job.get('statusReason', 'no reason given')}"
             raise RuntimeError(
                 f"Batch job {self.job_id} wrote no report to s3://{bucket}/{key} ({reason}); "
                 "see the job's logs (extra link)"
             )
-        return self._finish(json.loads(s3.read_key(key, bucket)), self.job_id)
+        return self._finish(report, self.job_id)
 
     def _persist_logs_link(self, context: Context) -> None:
         if not self.job_id:

@@ -34,7 +34,8 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
 
     Returns one ``{"keys": [...], "chunk_label": ...}`` per chunk (for ``expand_kwargs`` of a
     :class:`~airflow_provider_bio.operators.bgzip.BgzipBatchOperator`) and pushes the chosen
-    indexes as XCom ``indexes`` (``{"index", "prefix"}`` each, for the marking step). A
+    indexes that hold files as XCom ``indexes`` (``{"index", "prefix"}`` each, for the marking
+    step: an index with nothing to compress or restore keeps its flag). A
     ``dry_run`` conf logs the plan and returns no chunks.
 
     :param direction: ``compress`` (lists ``.json``) or ``decompress`` (lists ``.json.gz``; the
@@ -55,6 +56,7 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
         conf = run_conf(context, self.work_location)
         suffix = SUFFIXES[self.direction]
         files: list[tuple[str, str, int]] = []
+        found_in: list[dict[str, str]] = []
         paginator = self.hook.get_conn().get_paginator("list_objects_v2")
         for index in conf.indexes:
             found = 0
@@ -64,13 +66,19 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
                         files.append((index.name, item["Key"].removesuffix(".gz"), int(item["Size"])))
                         found += 1
             self.log.info("%s: %d %s files under s3://%s/%s", index.name, found, suffix, conf.bucket, index.prefix)
+            if found:
+                found_in.append({"index": index.name, "prefix": index.prefix})
+            else:
+                self.log.warning(
+                    "%s: no %s files under %s; its flag is left as it is", index.name, suffix, index.prefix
+                )
         chunks = plan_chunks(files, chunk_bytes=conf.chunk_bytes)
         total = sum(size for _, _, size in files)
         self.log.info("%d files, %s, in %d chunks", len(files), gib(total), len(chunks))
         planned = [chunk.as_kwargs(number, len(chunks)) for number, chunk in enumerate(chunks, 1)]
         for entry in planned:
             self.log.info("  %s", entry["chunk_label"])
-        context["ti"].xcom_push(key="indexes", value=[{"index": i.name, "prefix": i.prefix} for i in conf.indexes])
+        context["ti"].xcom_push(key="indexes", value=found_in)
         if conf.dry_run:
             self.log.info("Dry run: the plan above touches no file")
             return []

@@ -45,6 +45,8 @@ def test_bad_conf_is_refused_naming_the_field_and_the_fix(conf, message) -> None
 def test_work_location_inside_an_index_prefix_is_refused() -> None:
     with pytest.raises(ValueError, match="move work_location outside every index prefix"):
         validate_conf(CONF, work_location="s3://dig-bio-index/genes/_work/")
+    with pytest.raises(ValueError, match="inside the prefix of genes"):
+        validate_conf(CONF, work_location="s3://dig-bio-index/genes")  # the worker would write under genes/
     assert validate_conf(CONF, work_location="s3://other-bucket/genes/_work/")
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from airflow_provider_bio.core.bgzf import GziIndex, decompress_stream, read_range
+from airflow_provider_bio.core.bgzf import BgzfWriter, GziIndex, decompress_stream, read_range
 from airflow_provider_bio.jobs import bgzip_worker, s3_objects
 from airflow_provider_bio.jobs.bgzip_files import VERIFIED_TAG
 from tests.support.botocore_events import client_events, http_response, recorded_calls
@@ -242,3 +242,57 @@ def test_bad_arguments_exit_2_naming_the_fix(s3, tmp_path: Path, capsys, argumen
         bgzip_worker.main([str(manifest) if part == "MANIFEST" else part for part in arguments])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unexpected_error_fails_only_its_file_and_the_report_is_still_written(s3, monkeypatch) -> None:
+    from botocore.exceptions import ResponseStreamingError
+
+    from airflow_provider_bio.jobs.bgzip_files import BgzipFiles
+
+    put(s3, "g/a.json", lines(10))
+    put(s3, "g/b.json", lines(10, seed=2))
+    compress = BgzipFiles.compress
+
+    def dropped_connection(self, key):
+        if key == "g/a.json":
+            raise ResponseStreamingError(error="Connection reset by peer")
+        return compress(self, key)
+
+    monkeypatch.setattr(BgzipFiles, "compress", dropped_connection)
+    report = run(s3, "compress", ["g/a.json", "g/b.json"])
+    assert statuses(report) == {"g/a.json": "failed", "g/b.json": "done"}
+    assert {r.key: r.detail for r in report.files}["g/a.json"].startswith("ResponseStreamingError")
+
+
+def test_decompress_fails_when_s3_refuses_to_delete_the_pair(s3) -> None:
+    put(s3, "g/a.json", lines(10))
+    run(s3, "compress", ["g/a.json"])
+
+    def refuse(params, **_):
+        # A before-call answer replaces the request: S3 answers 200 and lists the keys it kept.
+        return http_response(200, {}), {"Errors": [{"Key": "g/a.json.gz", "Code": "AccessDenied"}]}
+
+    with client_events({"before-call.s3.DeleteObjects": refuse}):
+        result = run(boto3.client("s3", region_name="us-west-2"), "decompress", ["g/a.json"]).files[0]
+    assert result.status == "failed" and "g/a.json.gz (AccessDenied)" in result.detail
+
+
+def test_decompress_dry_run_writes_nothing(s3) -> None:
+    put(s3, "g/a.json", lines(10))
+    run(s3, "compress", ["g/a.json"])
+    run(s3, "delete-originals", ["g/a.json"])
+    result = run(s3, "decompress", ["g/a.json"], dry_run=True).files[0]
+    assert result.status == "dry-run" and result.detail == "would restore g/a.json, would delete .gz and .gzi"
+    assert keys(s3) == {"g/a.json.gz", "g/a.json.gz.gzi"}
+
+
+def test_a_pair_made_by_htslib_without_a_record_can_still_be_rolled_back(s3) -> None:
+    data = lines(500)
+    compressed = io.BytesIO()
+    with BgzfWriter(compressed.write) as writer:
+        writer.write(data)
+    s3.put_object(Bucket=BUCKET, Key="g/h.json.gz", Body=compressed.getvalue())  # no .gzi, no metadata
+    assert statuses(run(s3, "decompress", ["g/h.json"], keep_compressed=True)) == {"g/h.json": "done"}
+    assert body(s3, "g/h.json") == data
+    assert statuses(run(s3, "decompress", ["g/h.json"])) == {"g/h.json": "done"}
+    assert keys(s3) == {"g/h.json"}

@@ -100,7 +100,7 @@ def test_batch_engine_submits_the_worker_with_a_manifest_and_returns_its_report(
     store = FakeTaskStateStore()
     with client_events({"before-call.batch.SubmitJob": container}):
         result = operator().execute(make_context(store))
-    assert result["done"] == 3 and result["failed"] == 0 and result["job_id"] == store.get(BATCH_JOB_KEY)
+    assert result["done"] == 3 and result["failed"] == 0 and result["job_id"] == store.get(BATCH_JOB_KEY)["job_id"]
     [command] = container.commands
     assert command[:3] == ["compress", "--bucket", DATA]
     manifest = command[command.index("--manifest") + 1]
@@ -135,13 +135,32 @@ def test_a_retry_after_a_failed_job_submits_again(aws, monkeypatch) -> None:
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     with pytest.raises(RuntimeError, match="wrote no report"):
         operator().execute(make_context(store))  # the container died before writing its report
-    failed_job = store.get(BATCH_JOB_KEY)
+    failed_job = store.get(BATCH_JOB_KEY)["job_id"]
     monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER")
     container = Container()
     with client_events({"before-call.batch.SubmitJob": container}):
         result = operator().execute(make_context(store))
     assert len(container.commands) == 1
     assert result["job_id"] != failed_job and result["done"] == 3
+
+
+def test_a_retry_given_a_different_chunk_submits_a_new_job(aws) -> None:
+    store = FakeTaskStateStore()
+    container = Container()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        operator(keys=["genes/part-0.json"]).execute(make_context(store))
+        again = operator(keys=["genes/part-1.json", "genes/part-2.json"]).execute(make_context(store))
+    assert len(container.commands) == 2  # e.g. a cleared run whose plan changed: the old job's report does not count
+    assert again["files"] == 2 and again["done"] == 2
+
+
+def test_a_report_left_by_an_older_job_is_not_taken_for_this_one(aws, monkeypatch) -> None:
+    store = FakeTaskStateStore()
+    with client_events({"before-call.batch.SubmitJob": Container()}):
+        operator().execute(make_context(store))
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    with pytest.raises(RuntimeError, match="wrote no report"):
+        operator(keys=["genes/part-0.json"]).execute(make_context(store))  # the new job dies at once
 
 
 def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
@@ -153,7 +172,7 @@ def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
     assert isinstance(trigger, BatchJobTrigger)
     classpath, fields = trigger.serialize()
     assert classpath.endswith("BatchJobTrigger")
-    assert fields["job_id"] == store.get(BATCH_JOB_KEY)
+    assert fields["job_id"] == store.get(BATCH_JOB_KEY)["job_id"]
     assert (fields["waiter_delay"], fields["waiter_max_attempts"], fields["region_name"]) == (15, 40, REGION)
     assert deferred.value.method_name == "execute_complete"
     result = task.execute_complete(make_context(store), {"status": "success", "job_id": fields["job_id"]})
@@ -166,7 +185,7 @@ def test_execute_complete_after_a_failure_event_reports_the_failed_files(aws) ->
     with client_events({"before-call.batch.SubmitJob": Container()}), pytest.raises(TaskDeferred):
         task.execute(make_context(store))
     with pytest.raises(RuntimeError, match=r"genes/nope\.json"):
-        task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)})
+        task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)["job_id"]})
 
 
 def test_on_kill_terminates_the_job(aws) -> None:
