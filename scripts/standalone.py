@@ -17,6 +17,7 @@ from scripts.local_aws import (
     BIOINDEX_DEMO_BUCKET,
     airflow_environment,
     aws_environment,
+    die_with_parent,
     moto_server,
     provision_bioindex_world,
     provision_demo_world,
@@ -42,7 +43,8 @@ def main() -> int:
         print(f"and bioindex_compress (then bioindex_decompress) with: {json.dumps({'bucket': BIOINDEX_DEMO_BUCKET})}")
         airflow = str(Path(sys.executable).with_name("airflow"))
         try:
-            return subprocess.run([airflow, "standalone"], env=env, check=False).returncode
+            # airflow standalone ends with this script, however it is stopped (Ctrl-C or a kill).
+            return subprocess.run([airflow, "standalone"], env=env, check=False, preexec_fn=die_with_parent).returncode
         except KeyboardInterrupt:
             return 0
 
