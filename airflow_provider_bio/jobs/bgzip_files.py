@@ -9,6 +9,10 @@ check the pair against that record:
 - ``bgzf-verified`` (a tag on the ``.gzi``): the ``.gz`` ETag that :meth:`BgzipFiles.verify`
   found complete and equal to the original. ``compress`` skips such files; ``delete-originals``
   trusts it while every ETag still matches, and verifies in full otherwise.
+
+A pair made elsewhere (htslib's ``bgzip -i``, as the jobs before this worker did) has no
+record: ``compress`` checks it against the original and, when it matches, keeps it and writes
+the record, instead of compressing again.
 - ``bgzf-restored`` (a tag on the ``.gz``): the ETag of the original that ``decompress``
   wrote back, so a second run knows the restore is done.
 """
@@ -204,7 +208,31 @@ class BgzipFiles:
                 return FileResult(key, "compress", "skipped", "already compressed; verified now", bytes_in=read)
             except (FileFailure, BgzfError):
                 pass  # a damaged pair is rewritten below
+        elif pair.gz is not None and pair.gzi is not None and pair.record is None:
+            try:
+                return self._adopt(key, original, pair)
+            except (FileFailure, BgzfError):
+                pass  # not the original's: rewritten below
         return self._compress(key, original)
+
+    def _adopt(self, key: str, original: ObjectState, pair: PairState) -> FileResult:
+        """Keep a pair made elsewhere (htslib's ``bgzip -i``) once it checks out against the original.
+
+        Its ``.gzi`` is written again, same bytes, with the record this worker's pairs carry.
+        """
+        assert pair.gz is not None and pair.gzi is not None
+        read, sha256 = self._check_pair(key, original, pair)
+        index = self.s3.get_object(Bucket=self.bucket, Key=f"{key}.gz.gzi", IfMatch=quoted(pair.gzi.etag))["Body"]
+        record = SourceRecord(original.etag, original.size, sha256, original.content_type, pair.gz.etag)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=f"{key}.gz.gzi",
+            Body=index.read(),
+            ContentType="application/octet-stream",
+            Metadata=record.to_metadata(),
+            Tagging=f"{VERIFIED_TAG}={pair.gz.etag}",
+        )
+        return FileResult(key, "compress", "skipped", "a pair made elsewhere checked out and was kept", bytes_in=read)
 
     def _compress(self, key: str, original: ObjectState) -> FileResult:
         digest = hashlib.sha256()
@@ -257,6 +285,14 @@ class BgzipFiles:
         return FileResult(key, "verify", "done", "BGZF, .gzi and content match the original", bytes_in=read)
 
     def _verify_pair(self, key: str, original: ObjectState | None, pair: PairState) -> int:
+        """Check the pair, then tag its ``.gzi`` verified for the current ``.gz``; return the bytes read."""
+        read, _ = self._check_pair(key, original, pair)
+        assert pair.gz is not None
+        self._tag(key, pair, {VERIFIED_TAG: pair.gz.etag})
+        return read
+
+    def _check_pair(self, key: str, original: ObjectState | None, pair: PairState) -> tuple[int, str]:
+        """Check a pair against its record or the original; return the bytes read and the content's SHA-256."""
         if pair.gz is None or pair.gzi is None:
             raise FileFailure(f"{key}.gz and {key}.gz.gzi must both exist; run compress")
         record = pair.record
@@ -281,8 +317,7 @@ class BgzipFiles:
                 f"{key}.gz decompresses to {summary.uncompressed_size} bytes that differ from the original "
                 f"({expected_size} bytes); run compress again"
             )
-        self._tag(key, pair, {VERIFIED_TAG: pair.gz.etag})
-        return summary.compressed_size
+        return summary.compressed_size, expected_sha256
 
     def _hash_original(self, key: str, original: ObjectState) -> tuple[int, str]:
         digest = hashlib.sha256()

@@ -93,3 +93,37 @@ def test_same_level_gives_a_size_within_two_percent_of_htslib(bgzip: str, tmp_pa
     run(bgzip, str(tmp_path / "h.json"))
     theirs = (tmp_path / "h.json.gz").stat().st_size
     assert ours <= 1.02 * theirs
+
+
+BUCKET = "bio-index-htslib"
+
+
+@pytest.mark.parametrize("matches", [True, False], ids=["same-content", "stale"])
+def test_compress_keeps_a_pair_htslib_made_only_when_it_matches_the_original(bgzip, tmp_path: Path, matches) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from airflow_provider_bio.jobs import bgzip_worker
+
+    data = json_lines(30_000)
+    source = tmp_path / "h.json"
+    source.write_bytes(data if matches else json_lines(100, seed=3))
+    run(bgzip, "-i", str(source))  # the jobs before this worker: bgzip -i per file
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-west-2")
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        s3.put_object(Bucket=BUCKET, Key="i/h.json", Body=data)
+        for suffix in (".gz", ".gz.gzi"):
+            s3.put_object(Bucket=BUCKET, Key=f"i/h.json{suffix}", Body=(tmp_path / f"h.json{suffix}").read_bytes())
+        [result] = bgzip_worker.run("compress", s3, BUCKET, ["i/h.json"], log=lambda line: None).files
+        assert (result.status, result.bytes_out) == (("skipped", 0) if matches else ("done", result.bytes_out))
+        [deleted] = bgzip_worker.run("delete-originals", s3, BUCKET, ["i/h.json"], log=lambda line: None).files
+        # a kept pair was verified on adoption; a rewritten one is verified before the delete
+        assert deleted.detail == ("deleted (verified earlier)" if matches else "deleted (verified now)")
+        assert run_range(s3, data)
+
+
+def run_range(s3, data: bytes) -> bool:
+    compressed = s3.get_object(Bucket=BUCKET, Key="i/h.json.gz")["Body"].read()
+    index = GziIndex.from_bytes(s3.get_object(Bucket=BUCKET, Key="i/h.json.gz.gzi")["Body"].read())
+    return read_range(lambda s, e: compressed[s:e], index, 70_000, 3_000) == data[70_000:73_000]
