@@ -19,6 +19,7 @@ from airflow_provider_bio.jobs import bgzip_worker, s3_objects
 from airflow_provider_bio.operators.bgzip import BgzipBatchOperator
 from airflow_provider_bio.operators.bioindex import PlanBioIndexChunksOperator
 from tests.support.airflow_context import FakeTaskStateStore, make_context
+from tests.support.batch import WorkerContainer, create_job_queue
 from tests.support.botocore_events import ApiCall, client_events, http_response, recorded_calls
 from tests.support.iam import allowed, load_policy, needed_by_any_service
 
@@ -45,22 +46,7 @@ def aws(monkeypatch):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_object(Bucket=DATA, Key="genes/small.json", Body=b'{"a": 1}\n' * 100)
         s3.put_object(Bucket=DATA, Key="genes/big.json", Body=os.urandom(11 << 20))
-        role = boto3.client("iam", region_name=REGION).create_role(RoleName="b", AssumeRolePolicyDocument="{}")
-        batch = boto3.client("batch", region_name=REGION)
-        environment = batch.create_compute_environment(
-            computeEnvironmentName="bgzip", type="UNMANAGED", state="ENABLED", serviceRole=role["Role"]["Arn"]
-        )
-        batch.create_job_queue(
-            jobQueueName=QUEUE,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}],
-        )
-        batch.register_job_definition(
-            jobDefinitionName=DEFINITION,
-            type="container",
-            containerProperties={"image": "w", "vcpus": 1, "memory": 512},
-        )
+        create_job_queue(QUEUE, DEFINITION, REGION)
         yield s3
 
 
@@ -94,14 +80,8 @@ def test_the_container_role_covers_every_worker_action(aws) -> None:
 
 
 def test_airflow_role_covers_planning_and_the_batch_engine(aws, airflow_db) -> None:
-    worker_s3 = boto3.client("s3", region_name=REGION)  # made before recording: the container's calls are not Airflow's
-
-    def container(params, **_):
-        arguments = bgzip_worker.parser().parse_args(json.loads(params["body"])["containerOverrides"]["command"])
-        keys = bgzip_worker.read_manifest(worker_s3, arguments.manifest)
-        result = bgzip_worker.run(arguments.action, worker_s3, arguments.bucket, keys, log=lambda line: None)
-        bgzip_worker.write_report(worker_s3, arguments.report, result)
-
+    # the container's client is made before recording: its calls are not Airflow's
+    container = WorkerContainer(boto3.client("s3", region_name=REGION))
     store = FakeTaskStateStore()
     common = {"aws_conn_id": None, "region_name": REGION}
     with recorded_calls() as calls, client_events({"before-call.batch.SubmitJob": container}):

@@ -1,8 +1,8 @@
 """BgzipBatchOperator on moto: the Batch job runs the real worker command; submit, wait, reattach, defer, kill.
 
 moto's Batch (without Docker) marks a job SUCCEEDED or FAILED at once without running it; a
-``before-call`` hook on SubmitJob runs the submitted command through the worker's ``main``
-first, as the container would, so the manifest, the report and the files are real.
+``before-call`` hook on SubmitJob (:class:`tests.support.batch.WorkerContainer`) runs the
+submitted command through the worker first, as the container would.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from airflow.sdk.exceptions import TaskDeferred
 from moto import mock_aws
 
 from airflow_provider_bio.core.bgzf import decompress_stream
-from airflow_provider_bio.jobs import bgzip_worker
 from airflow_provider_bio.operators.bgzip import BATCH_JOB_KEY, BgzipBatchOperator
 from tests.support.airflow_context import FakeTaskStateStore, make_context
+from tests.support.batch import WorkerContainer, create_job_queue
 from tests.support.botocore_events import client_events, recorded_calls
 
 REGION = "us-west-2"
@@ -36,24 +36,8 @@ def aws():
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         for n in range(3):
             s3.put_object(Bucket=DATA, Key=f"genes/part-{n}.json", Body=lines(n))
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        batch = boto3.client("batch", region_name=REGION)
-        environment = batch.create_compute_environment(
-            computeEnvironmentName="bgzip", type="UNMANAGED", state="ENABLED", serviceRole=role
-        )
-        batch.create_job_queue(
-            jobQueueName=QUEUE,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}],
-        )
-        batch.register_job_definition(
-            jobDefinitionName=DEFINITION,
-            type="container",
-            containerProperties={"image": "bgzip-worker:latest", "vcpus": 2, "memory": 4096},
-        )
-        yield {"s3": s3, "batch": batch}
+        create_job_queue(QUEUE, DEFINITION, REGION)
+        yield {"s3": s3}
 
 
 def lines(seed: int) -> bytes:
@@ -77,18 +61,6 @@ def operator(**kwargs) -> BgzipBatchOperator:
     return BgzipBatchOperator(**(defaults | kwargs))
 
 
-class Container:
-    """Runs each submitted job's command through the worker, as the Batch container would."""
-
-    def __init__(self) -> None:
-        self.commands: list[list[str]] = []
-
-    def __call__(self, params, **_):
-        command = json.loads(params["body"])["containerOverrides"]["command"]
-        self.commands.append(command)
-        bgzip_worker.main(command)
-
-
 def restored(s3, key: str) -> bytes:
     parts: list[bytes] = []
     decompress_stream(io.BytesIO(s3.get_object(Bucket=DATA, Key=key)["Body"].read()).read, parts.append)
@@ -96,7 +68,7 @@ def restored(s3, key: str) -> bytes:
 
 
 def test_batch_engine_submits_the_worker_with_a_manifest_and_returns_its_report(aws) -> None:
-    container = Container()
+    container = WorkerContainer()
     store = FakeTaskStateStore()
     with client_events({"before-call.batch.SubmitJob": container}):
         result = operator().execute(make_context(store))
@@ -112,7 +84,7 @@ def test_batch_engine_submits_the_worker_with_a_manifest_and_returns_its_report(
 
 def test_a_failed_file_fails_the_task_naming_it(aws) -> None:
     with (
-        client_events({"before-call.batch.SubmitJob": Container()}),
+        client_events({"before-call.batch.SubmitJob": WorkerContainer()}),
         pytest.raises(RuntimeError, match=r"compress: 1 of 4 files failed: genes/missing.json: .*does not exist"),
     ):
         operator(keys=[*operator().keys, "genes/missing.json"]).execute(make_context())
@@ -120,7 +92,7 @@ def test_a_failed_file_fails_the_task_naming_it(aws) -> None:
 
 def test_a_retry_reattaches_to_the_job_it_submitted_instead_of_submitting_again(aws) -> None:
     store = FakeTaskStateStore()
-    container = Container()
+    container = WorkerContainer()
     with client_events({"before-call.batch.SubmitJob": container}):
         first = operator().execute(make_context(store))
         with recorded_calls() as calls:
@@ -137,7 +109,7 @@ def test_a_retry_after_a_failed_job_submits_again(aws, monkeypatch) -> None:
         operator().execute(make_context(store))  # the container died before writing its report
     failed_job = store.get(BATCH_JOB_KEY)["job_id"]
     monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER")
-    container = Container()
+    container = WorkerContainer()
     with client_events({"before-call.batch.SubmitJob": container}):
         result = operator().execute(make_context(store))
     assert len(container.commands) == 1
@@ -146,7 +118,7 @@ def test_a_retry_after_a_failed_job_submits_again(aws, monkeypatch) -> None:
 
 def test_a_retry_given_a_different_chunk_submits_a_new_job(aws) -> None:
     store = FakeTaskStateStore()
-    container = Container()
+    container = WorkerContainer()
     with client_events({"before-call.batch.SubmitJob": container}):
         operator(keys=["genes/part-0.json"]).execute(make_context(store))
         again = operator(keys=["genes/part-1.json", "genes/part-2.json"]).execute(make_context(store))
@@ -156,7 +128,7 @@ def test_a_retry_given_a_different_chunk_submits_a_new_job(aws) -> None:
 
 def test_a_report_left_by_an_older_job_is_not_taken_for_this_one(aws, monkeypatch) -> None:
     store = FakeTaskStateStore()
-    with client_events({"before-call.batch.SubmitJob": Container()}):
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}):
         operator().execute(make_context(store))
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     with pytest.raises(RuntimeError, match="wrote no report"):
@@ -166,7 +138,7 @@ def test_a_report_left_by_an_older_job_is_not_taken_for_this_one(aws, monkeypatc
 def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
     store = FakeTaskStateStore()
     task = operator(deferrable=True, waiter_delay=15, waiter_max_attempts=40)
-    with client_events({"before-call.batch.SubmitJob": Container()}), pytest.raises(TaskDeferred) as deferred:
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}), pytest.raises(TaskDeferred) as deferred:
         task.execute(make_context(store))
     trigger = deferred.value.trigger
     assert isinstance(trigger, BatchJobTrigger)
@@ -182,7 +154,7 @@ def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
 def test_execute_complete_after_a_failure_event_reports_the_failed_files(aws) -> None:
     store = FakeTaskStateStore()
     task = operator(deferrable=True, keys=["genes/part-0.json", "genes/nope.json"])
-    with client_events({"before-call.batch.SubmitJob": Container()}), pytest.raises(TaskDeferred):
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}), pytest.raises(TaskDeferred):
         task.execute(make_context(store))
     with pytest.raises(RuntimeError, match=r"genes/nope\.json"):
         task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)["job_id"]})
