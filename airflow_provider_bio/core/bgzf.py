@@ -124,7 +124,7 @@ def decompress_block(block: bytes | memoryview, offset: int = 0) -> bytes:
     """
     crc, size = _TRAILER.unpack_from(block, len(block) - _TRAILER.size)
     payload = block[header_size_of(block) : len(block) - _TRAILER.size]
-    if size > BLOCK_DATA_SIZE + 0x100:
+    if size > MAX_BLOCK_SIZE:
         raise BgzfError(f"block at compressed offset {offset} claims {size} bytes; BGZF blocks hold at most 64 KiB")
     try:
         data = deflate.deflate_decompress(payload, size) if size else b""

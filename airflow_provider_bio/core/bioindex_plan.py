@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,3 +228,31 @@ def check_keys(keys: Any, source: str) -> list[str]:
             "(e.g. data/part-0001.json), the worker finds <key>.gz and <key>.gz.gzi itself"
         )
     return keys
+
+
+def check_worker_options(
+    action: str,
+    *,
+    level: int,
+    workers: int,
+    threads: int | None,
+    keep_compressed: bool,
+    dry_run: bool,
+    spelled: Callable[[str], str] = lambda name: name,
+) -> None:
+    """Refuse worker options that make no sense together; shared by the command line and the operator.
+
+    :param spelled: how the caller names an option in messages (``keep_compressed`` or ``--keep-compressed``).
+    :raises ValueError: naming the option and what it accepts.
+    """
+    from airflow_provider_bio.core.bgzf import libdeflate_level
+
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
+    libdeflate_level(level)
+    if workers < 1 or (threads is not None and threads < 1):
+        raise ValueError(f"{spelled('workers')} and {spelled('threads')} must be at least 1")
+    if keep_compressed and action != "decompress":
+        raise ValueError(f"{spelled('keep_compressed')} applies to decompress only")
+    if dry_run and action not in DELETING_ACTIONS:
+        raise ValueError(f"{spelled('dry_run')} applies to {' and '.join(DELETING_ACTIONS)} only")

@@ -30,7 +30,6 @@ class BioIndexHook(BaseHook):
 
     conn_name_attr = "bioindex_conn_id"
     default_conn_name = "bioindex_default"
-    conn_type = "http"
     hook_name = "Bio-index"
 
     def __init__(self, bioindex_conn_id: str = default_conn_name) -> None:

@@ -36,6 +36,11 @@ VERIFIED_TAG = "bgzf-verified"
 RESTORED_TAG = "bgzf-restored"
 
 
+def is_missing(error: ClientError) -> bool:
+    """Whether S3 answered that the object does not exist."""
+    return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
 class FileFailure(Exception):
     """One file could not be handled; the message says why and what to do."""
 
@@ -417,7 +422,7 @@ class BgzipFiles:
         try:
             response = self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(error):
                 return None
             raise
         return ObjectState(
@@ -436,7 +441,7 @@ class BgzipFiles:
         try:
             tag_set = self.s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(error):
                 return {}
             raise
         return {tag["Key"]: tag["Value"] for tag in tag_set}

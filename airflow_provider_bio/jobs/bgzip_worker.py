@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL, libdeflate_level
-from airflow_provider_bio.core.bioindex_plan import ACTIONS, DELETING_ACTIONS, check_keys
+from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL
+from airflow_provider_bio.core.bioindex_plan import ACTIONS, check_keys, check_worker_options
 from airflow_provider_bio.core.bounded import bounded_map
 from airflow_provider_bio.jobs.bgzip_files import BgzipFiles, FileResult, originals_under
 
@@ -181,16 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     command = parser()
     arguments = command.parse_args(argv)
-    if arguments.workers < 1 or arguments.threads < 1:
-        command.error("--workers and --threads must be at least 1")
     try:
-        libdeflate_level(arguments.level)
+        check_worker_options(
+            arguments.action,
+            level=arguments.level,
+            workers=arguments.workers,
+            threads=arguments.threads,
+            keep_compressed=arguments.keep_compressed,
+            dry_run=arguments.dry_run,
+            spelled=lambda name: "--" + name.replace("_", "-"),
+        )
     except ValueError as error:
         command.error(str(error))
-    if arguments.keep_compressed and arguments.action != "decompress":
-        command.error("--keep-compressed applies to decompress only")
-    if arguments.dry_run and arguments.action not in DELETING_ACTIONS:
-        command.error(f"--dry-run applies to {' and '.join(DELETING_ACTIONS)} only")
     s3 = s3_client(arguments.workers, arguments.threads)
     try:
         keys: Iterable[str] = (

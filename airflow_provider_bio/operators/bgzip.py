@@ -12,8 +12,8 @@ from airflow.configuration import conf
 from airflow.providers.amazon.aws.links.batch import BatchJobDetailsLink
 from airflow.providers.amazon.aws.links.logs import CloudWatchEventsLink
 
-from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL, libdeflate_level
-from airflow_provider_bio.core.bioindex_plan import ACTIONS, DELETING_ACTIONS, check_keys
+from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL
+from airflow_provider_bio.core.bioindex_plan import check_keys, check_worker_options
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
@@ -48,7 +48,7 @@ class BgzipBatchOperator(AwsLateHookOperator):
 
     :param action: ``compress``, ``verify``, ``delete-originals`` or ``decompress``. (templated)
     :param bucket: the bucket holding the files. (templated)
-    :param keys: the originals' keys (``.json``) of this chunk. (templated)
+    :param keys: the originals' keys (``.json``) of this chunk; not templated, so any key is taken as it is.
     :param prefix: instead of ``keys``: every ``.json`` under this prefix. (templated)
     :param engine: ``batch`` or ``local``.
     :param job_queue: batch: the job queue. (templated)
@@ -73,7 +73,6 @@ class BgzipBatchOperator(AwsLateHookOperator):
         *AWS_TEMPLATE_FIELDS,
         "action",
         "bucket",
-        "keys",
         "prefix",
         "job_queue",
         "job_definition",
@@ -127,8 +126,14 @@ class BgzipBatchOperator(AwsLateHookOperator):
 
     def _check_arguments(self) -> None:
         """Refuse bad arguments before any AWS call, naming the argument and the fix."""
-        if self.action not in ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {self.action!r}")
+        check_worker_options(
+            self.action,
+            level=self.level,
+            workers=self.workers,
+            threads=self.threads,
+            keep_compressed=self.keep_compressed,
+            dry_run=self.dry_run,
+        )
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be 'batch' or 'local'; got {self.engine!r}")
         if (self.keys is None) == (self.prefix is None):
@@ -137,13 +142,6 @@ class BgzipBatchOperator(AwsLateHookOperator):
             check_keys(self.keys, "keys")
         if not self.bucket:
             raise ValueError("bucket is required")
-        libdeflate_level(self.level)
-        if self.workers < 1 or (self.threads is not None and self.threads < 1):
-            raise ValueError("workers and threads must be at least 1")
-        if self.keep_compressed and self.action != "decompress":
-            raise ValueError("keep_compressed applies to action='decompress' only")
-        if self.dry_run and self.action not in DELETING_ACTIONS:
-            raise ValueError(f"dry_run applies to {' and '.join(DELETING_ACTIONS)} only")
         if self.engine == "batch":
             missing = [name for name in ("job_queue", "job_definition", "work_location") if not getattr(self, name)]
             if missing:
@@ -153,8 +151,9 @@ class BgzipBatchOperator(AwsLateHookOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments()
         if self.keys == []:
-            self.log.info("No files in this chunk")
-            return {"action": self.action, "files": 0}
+            from airflow_provider_bio.jobs.bgzip_worker import Report
+
+            return self._finish(Report(self.action, self.bucket).to_dict(), None)  # nothing to do
         if self.engine == "local":
             return self._run_local()
         return self._run_batch(context)

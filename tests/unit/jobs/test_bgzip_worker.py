@@ -147,7 +147,6 @@ def test_verify_fails_a_damaged_pair_naming_the_problem(s3, damage: str, reason:
     original = s3.head_object(Bucket=BUCKET, Key=damage)
     data = bytearray(body(s3, damage))
     data[len(data) // 2] ^= 0xFF
-    s3.copy_object(Bucket=BUCKET, Key=damage, CopySource={"Bucket": BUCKET, "Key": "g/a.json"})  # new ETag
     s3.put_object(Bucket=BUCKET, Key=damage, Body=bytes(data), Metadata=original["Metadata"])
     result = run(s3, "verify", ["g/a.json"]).files[0]
     assert result.status == "failed"

@@ -191,3 +191,10 @@ def test_bad_arguments_are_refused_before_any_aws_call(aws, arguments, message) 
     with recorded_calls() as calls, pytest.raises(ValueError, match=message):
         operator(**arguments).execute(make_context())
     assert calls == []
+
+
+def test_an_empty_chunk_reports_no_files_and_calls_no_aws(aws) -> None:
+    with recorded_calls() as calls:
+        result = operator(keys=[]).execute(make_context())
+    assert (result["files"], result["done"], result["failed"], result["job_id"]) == (0, 0, 0, None)
+    assert calls == []
