@@ -62,3 +62,15 @@ class DynamoCopyHook(AwsBaseHook):
         raise RuntimeError(
             f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} BatchWriteItem attempts"
         )
+
+    def table_identity(self, table: str) -> dict[str, Any] | None:
+        """Which table answers to ``table`` now (its id and creation time), or ``None`` when none does.
+
+        A table deleted and created again under the same name has another id.
+        """
+        client = self.get_conn()
+        try:
+            description = client.describe_table(TableName=table)["Table"]
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        return {"name": table, "id": description.get("TableId"), "created": str(description.get("CreationDateTime"))}

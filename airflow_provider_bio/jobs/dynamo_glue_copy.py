@@ -57,6 +57,8 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
             "output_retries": int(given["output_retries"]),
             "obfuscation": json.loads(given["obfuscation"]),
             "result_s3_uri": given["result_s3_uri"],
+            # Glue passes every run its id: the counts name the run that wrote them.
+            "job_run_id": given.get("JOB_RUN_ID"),
         }
     except ValueError as err:
         raise ValueError(f"malformed job argument: {err}") from err
@@ -120,7 +122,13 @@ def main() -> None:  # runs inside Glue only
         connection_options=write_options,
     )
     counts = ObfuscationCounts(emails.value, prefixed.value, non_string.value)
-    result = {"read": frame.count(), "written": written, "transformed": transformed.value, **vars(counts)}
+    result = {
+        "read": frame.count(),
+        "written": written,
+        "transformed": transformed.value,
+        **vars(counts),
+        "glue_job_run_id": arguments["job_run_id"],
+    }
     bucket, _, key = arguments["result_s3_uri"].removeprefix("s3://").partition("/")
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(result).encode())
 

@@ -26,8 +26,10 @@ from airflow_provider_bio.core.obfuscation import (
     ObfuscationSettings,
     obfuscate_item,
 )
+from airflow_provider_bio.core.resume import Phase, Verdict, fingerprint
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+from airflow_provider_bio.operators.resume import StepMemory
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 #: Task state store key of the Glue run a task started, so a retry reattaches instead of copying twice.
@@ -347,41 +349,20 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
 
     def _run_glue(self, context: Context, settings: ObfuscationSettings) -> dict[str, Any]:
         glue = self._glue_hook()
-        store = context.get("task_state_store")
-        started = store.get(GLUE_RUN_KEY) if store is not None else None
-        run_id = None
-        if started:
-            state = glue.get_job_state(self.glue_job_name, started)
-            if state in glue_states.ACTIVE or state == glue_states.SUCCEEDED:
-                self.log.info("Reattaching to Glue run %s (%s) started by an earlier try", started, state)
-                run_id = started
-        if run_id is None:
-            active = (
-                [
-                    run["Id"]
-                    for run in glue.conn.get_job_runs(JobName=self.glue_job_name, MaxResults=50).get("JobRuns", [])
-                    if run["JobRunState"] in glue_states.ACTIVE
-                ]
-                if glue.has_job(self.glue_job_name)
-                else []
-            )
-            if active:
-                raise RuntimeError(
-                    f"Glue job {self.glue_job_name} already has an active run ({', '.join(active)}): a second copy "
-                    "would write the same table; wait for it or stop it"
-                )
-            if self.update_job_definition:
-                self._upload_job_files()
-                glue.create_or_update_glue_job()
-            elif not glue.has_job(self.glue_job_name):
-                raise RuntimeError(
-                    f"Glue job {self.glue_job_name} does not exist; pass update_job_definition=True to create it"
-                )
-            arguments = self._glue_arguments(settings, self._result_uri(context))
-            run_id = glue.conn.start_job_run(JobName=self.glue_job_name, Arguments=arguments)["JobRunId"]
-            if store is not None:
-                store.set(GLUE_RUN_KEY, run_id)
-            self.log.info("Started Glue run %s of %s", run_id, self.glue_job_name)
+        result_uri = self._result_uri(context)
+        arguments = self._glue_arguments(settings, result_uri)
+        memory = StepMemory(context, GLUE_RUN_KEY, {"job": self.glue_job_name, "arguments": arguments}, self.log)
+        verdict, remembered = memory.recall(
+            phase_of=lambda run_id: self._glue_phase(glue, run_id), world_now=self._tables_identity
+        )
+        if verdict is Verdict.REUSE:
+            return self._glue_result(remembered.value, result_uri)
+        if verdict is Verdict.REATTACH:
+            run_id = remembered.value
+        else:
+            identity = self._tables_identity()
+            run_id = self._start_glue_run(glue, arguments, result_uri)
+            memory.remember(run_id, world=identity)
         GlueJobRunDetailsLink.persist(
             context=context,
             operator=self,
@@ -413,7 +394,54 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             RunId=run_id,
             WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
         )
-        return self._glue_result(run_id, self._result_uri(context))
+        return self._glue_result(run_id, result_uri)
+
+    def _glue_phase(self, glue: Any, run_id: str) -> Phase:
+        """Where a remembered Glue run stands; a run Glue no longer knows has ended."""
+        try:
+            return glue_states.phase(glue.get_job_state(self.glue_job_name, run_id))
+        except glue.conn.exceptions.EntityNotFoundException:
+            return Phase.ENDED
+
+    def _tables_identity(self) -> str:
+        """Which tables the copy reads and writes: their ids change when a table is deleted and recreated."""
+        from airflow_provider_bio.hooks.dynamodb_copy import DynamoCopyHook
+
+        writer = DynamoCopyHook(**(self._hook_parameters | {"aws_conn_id": self._destination_conn_id}))
+        return fingerprint([self.hook.table_identity(self.source_table), writer.table_identity(self.destination_table)])
+
+    @property
+    def _destination_conn_id(self) -> str | None:
+        return self.aws_conn_id if self.dest_aws_conn_id is None else self.dest_aws_conn_id
+
+    def _start_glue_run(self, glue: Any, arguments: dict[str, str], result_uri: str) -> str:
+        """Start a new run of the job, refusing beside an active one; no older result can be read for it."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        runs = (
+            glue.conn.get_job_runs(JobName=self.glue_job_name, MaxResults=50)
+            if glue.has_job(self.glue_job_name)
+            else {}
+        )
+        active = [run["Id"] for run in runs.get("JobRuns", []) if run["JobRunState"] in glue_states.ACTIVE]
+        if active:
+            raise RuntimeError(
+                f"Glue job {self.glue_job_name} already has an active run ({', '.join(active)}): a second copy "
+                "would write the same table; wait for it or stop it"
+            )
+        if self.update_job_definition:
+            self._upload_job_files()
+            glue.create_or_update_glue_job()
+        elif not glue.has_job(self.glue_job_name):
+            raise RuntimeError(
+                f"Glue job {self.glue_job_name} does not exist; pass update_job_definition=True to create it"
+            )
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        bucket, key = s3.parse_s3_url(result_uri)
+        s3.delete_objects(bucket, [key])  # an earlier run's counts are never taken for this one's
+        run_id = glue.conn.start_job_run(JobName=self.glue_job_name, Arguments=arguments)["JobRunId"]
+        self.log.info("Started Glue run %s of %s", run_id, self.glue_job_name)
+        return run_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish a deferred Glue copy: check the trigger's event, then the job's counts."""
@@ -422,20 +450,23 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         return self._glue_result(event["run_id"], self._result_uri(context))
 
     def _result_uri(self, context: Context) -> str:
-        """Where the job writes its counts: one file per Airflow run and task, so a retry finds it."""
+        """Where the job writes its counts: one file per DAG, run and task, so a retry finds it and
+        two DAGs sharing a job and a schedule never read each other's."""
         location = parse_s3_uri(self.script_location or "", "script_location")
-        return f"{location.uri}results/{context['run_id']}/{self.task_id}.json"
+        return f"{location.uri}results/{self.dag_id}/{context['run_id']}/{self.task_id}.json"
 
     def _glue_result(self, run_id: str, result_uri: str) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         bucket, key = s3.parse_s3_url(result_uri)
-        counts = json.loads(s3.read_key(key, bucket))
+        counts = json.loads(s3.read_key(key, bucket)) if s3.check_for_key(key, bucket) else None
+        if counts is None or counts.get("glue_job_run_id", run_id) != run_id:
+            raise RuntimeError(f"Glue run {run_id} left no counts at {result_uri}: see the run's logs (extra link)")
         self.log.info("Glue run %s: %s", run_id, counts)
         if counts["written"] != counts["read"]:
             raise RuntimeError(f"Glue run {run_id} read {counts['read']} items but wrote {counts['written']}")
-        return {"glue_job_run_id": run_id, **counts}
+        return {**counts, "glue_job_run_id": run_id}
 
 
 def core_bundle() -> bytes:

@@ -1,13 +1,12 @@
 """DynamoGlueCopyOperator's Glue engine on moto: job definition, script upload, arguments, reattach, refusal.
 
-moto does not run Glue scripts: the tests write the counts the job would write, and the
-script's own argument handling is tested directly (its transform is the shared core function).
+moto does not run Glue scripts: a stand-in (tests/support/glue.py) does what the script does
+when a run starts, with the script's own argument parsing and the shared transform.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import boto3
@@ -22,11 +21,23 @@ from airflow_provider_bio.operators.dynamodb_copy import GLUE_RUN_KEY, DynamoGlu
 from tests.conftest import REPO
 from tests.support.airflow_context import FakeTaskStateStore, make_context
 from tests.support.botocore_events import recorded_calls
+from tests.support.glue import glue_copy_job
 
 BUCKET = "bio-glue-scripts"
 LOCATION = f"s3://{BUCKET}/dynamo-copy/"
 JOB = "efcms-glue-to-test"
-RESULT_KEY = "dynamo-copy/results/manual__2026-11-21T05:00:00+00:00/copy.json"
+RUN_ID = "manual__2026-11-21T05:00:00+00:00"
+KEYS = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def _recreate(dynamodb, table):
+    """What delete_persistence and recreate_table do to the lower table on a rerun."""
+    dynamodb.delete_table(TableName=table)
+    dynamodb.create_table(TableName=table, **KEYS)
 
 
 @pytest.fixture
@@ -34,10 +45,22 @@ def aws():
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-west-2")
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-        s3.put_object(Bucket=BUCKET, Key=RESULT_KEY, Body=json.dumps({"read": 5, "written": 5, "transformed": 2}))
+        dynamodb = boto3.client("dynamodb", region_name="us-west-2")
+        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
+            dynamodb.create_table(TableName=table, **KEYS)
+        for n in range(5):
+            item = {"pk": {"S": f"user-email|u{n}@court.gov"}, "email": {"S": f"u{n}@court.gov"}}
+            dynamodb.put_item(TableName="efcms-prod-alpha", Item=item)
         iam = boto3.client("iam", region_name="us-west-2")
         role = iam.create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        yield {"s3": s3, "glue": boto3.client("glue", region_name="us-west-2"), "role": role}
+        with glue_copy_job() as started:
+            yield {
+                "s3": s3,
+                "glue": boto3.client("glue", region_name="us-west-2"),
+                "dynamodb": dynamodb,
+                "role": role,
+                "started": started,
+            }
 
 
 def _operator(aws, **kwargs):
@@ -84,7 +107,7 @@ def test_a_retry_reattaches_to_the_run_it_started(aws):
         again = _operator(aws).execute(make_context(store))
     assert again["glue_job_run_id"] == first["glue_job_run_id"]
     assert "StartJobRun" not in {call.operation for call in calls}
-    assert store.get(GLUE_RUN_KEY) == first["glue_job_run_id"]
+    assert store.get(GLUE_RUN_KEY)["value"] == first["glue_job_run_id"]
 
 
 def test_refuses_to_start_beside_an_active_run(aws):
@@ -113,9 +136,45 @@ def test_deferrable_waits_in_the_triggerer(aws):
 
 
 def test_written_short_of_read_fails(aws):
-    aws["s3"].put_object(Bucket=BUCKET, Key=RESULT_KEY, Body=json.dumps({"read": 5, "written": 4}))
-    with pytest.raises(RuntimeError, match="read 5 items but wrote 4"):
+    with glue_copy_job(lose=1), pytest.raises(RuntimeError, match="read 5 items but wrote 4"):
         _operator(aws).execute(make_context())
+
+
+def test_a_success_is_not_reused_once_the_destination_was_recreated(aws):
+    """Clearing a finished glue_to_<env> run deletes and recreates the lower table before copy_table."""
+    store = FakeTaskStateStore()
+    first = _operator(aws).execute(make_context(store))
+    _recreate(aws["dynamodb"], "efcms-test-alpha")
+    again = _operator(aws).execute(make_context(store))
+    assert again["glue_job_run_id"] != first["glue_job_run_id"] and len(aws["started"]) == 2
+    assert aws["dynamodb"].scan(TableName="efcms-test-alpha", Select="COUNT")["Count"] == 5
+
+
+def test_a_remembered_run_given_other_arguments_is_not_reused(aws):
+    store = FakeTaskStateStore()
+    _operator(aws).execute(make_context(store))
+    _operator(aws, obfuscation_domain="example.org").execute(make_context(store))
+    assert len(aws["started"]) == 2
+
+
+def test_two_dags_on_one_schedule_keep_their_counts_apart(aws):
+    from airflow.sdk import DAG
+
+    keys = []
+    for dag_id in ("glue_to_test", "glue_to_mig"):
+        with DAG(dag_id=dag_id, schedule=None):
+            operator = _operator(aws)
+        keys.append(operator._result_uri(make_context()))
+    assert keys[0] != keys[1] and all(RUN_ID in key for key in keys)
+    assert "/glue_to_test/" in keys[0] and "/glue_to_mig/" in keys[1]
+
+
+def test_counts_of_another_run_are_never_taken(aws):
+    operator = _operator(aws)
+    result = operator.execute(make_context())
+    with pytest.raises(RuntimeError, match="left no counts"):
+        operator._glue_result("jr_another_run", operator._result_uri(make_context()))
+    assert result["glue_job_run_id"] == aws["started"][0]
 
 
 @pytest.mark.parametrize(

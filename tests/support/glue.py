@@ -1,0 +1,72 @@
+"""A stand-in for the Glue copy job: moto records job runs but runs no script.
+
+When a client created inside :func:`glue_copy_job` starts a run, the stand-in does what the
+PySpark script does, with the script's own argument parsing and the shared transform: scan the
+source, obfuscate every item, write the destination, and write the counts (with the run's id,
+as Glue passes ``--JOB_RUN_ID``) to ``--result_s3_uri``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from airflow_provider_bio.core.obfuscation import obfuscate_item
+from airflow_provider_bio.jobs import dynamo_glue_copy
+from tests.support.botocore_events import client_events
+
+
+def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0) -> dict[str, int]:
+    """What the Glue script does for one run, on whatever endpoint boto3 reaches (moto in tests).
+
+    :param lose: items read but, as a faulty run would, never written.
+    """
+    parsed = dynamo_glue_copy.parse_arguments([word for pair in arguments.items() for word in pair])
+    settings = dynamo_glue_copy.settings_from(parsed)
+    dynamodb = boto3.client("dynamodb")
+    deserializer, serializer = TypeDeserializer(), TypeSerializer()
+    read = written = 0
+    for page in dynamodb.get_paginator("scan").paginate(TableName=parsed["source_table"]):
+        for typed in page["Items"]:
+            read += 1
+            if read <= lose:
+                continue
+            item, _ = obfuscate_item({k: deserializer.deserialize(v) for k, v in typed.items()}, settings)
+            dynamodb.put_item(
+                TableName=parsed["destination_table"], Item={k: serializer.serialize(v) for k, v in item.items()}
+            )
+            written += 1
+    counts = {"read": read, "written": written, "glue_job_run_id": run_id}
+    bucket, _, key = parsed["result_s3_uri"].removeprefix("s3://").partition("/")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(counts).encode())
+    return counts
+
+
+@contextmanager
+def glue_copy_job(lose: int = 0) -> Iterator[list[str]]:
+    """Run the stand-in for every ``StartJobRun`` made inside; yields the run ids started.
+
+    :param lose: items each run reads but does not write.
+    """
+    started: list[str] = []
+
+    def after_start(parsed: dict[str, Any], **_: Any) -> None:
+        run_id = parsed["JobRunId"]
+        glue = boto3.client("glue")
+        job_name = next(
+            run["JobName"]
+            for job in glue.get_jobs()["Jobs"]
+            for run in glue.get_job_runs(JobName=job["Name"])["JobRuns"]
+            if run["Id"] == run_id
+        )
+        run = glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]
+        started.append(run_id)
+        run_copy_job(run["Arguments"], run_id, lose)
+
+    with client_events({"after-call.glue.StartJobRun": after_start}):
+        yield started
