@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -14,8 +13,10 @@ from airflow.providers.amazon.aws.links.logs import CloudWatchEventsLink
 
 from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL
 from airflow_provider_bio.core.bioindex_plan import check_keys, check_worker_options
+from airflow_provider_bio.core.resume import Phase, Verdict, fingerprint
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+from airflow_provider_bio.operators.resume import StepMemory
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 ENGINES = ("batch", "local")
 #: Task state store key of the Batch job this task instance submitted.
 BATCH_JOB_KEY = "bgzip_batch_job_id"
-#: Batch job states from which the job may still succeed, or has: a retry waits for it.
-REATTACHABLE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"})
+#: Batch job states from which the job may still succeed: a retry waits for it.
+ACTIVE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"})
 WORKER_MODULE = "airflow_provider_bio.jobs.bgzip_worker"
 #: Failed files named in the task's error; the rest are in the report.
 FAILURES_SHOWN = 10
@@ -184,28 +185,51 @@ class BgzipBatchOperator(AwsLateHookOperator):
 
     # batch engine
 
-    def _chunk_fingerprint(self) -> str:
-        """What the job was asked to do: a retry reattaches only to a job given the same work."""
+    def _memory(self, context: Context) -> StepMemory:
+        """The Batch job this task instance submitted, remembered with the work it was given."""
         work = [self.action, self.bucket, self.keys, self.prefix, self.level, self.keep_compressed, self.dry_run]
-        return hashlib.sha256(json.dumps(work).encode()).hexdigest()
+        return StepMemory(context, BATCH_JOB_KEY, work, self.log)
+
+    def _job_phase(self, job_id: str) -> Phase:
+        jobs = self.hook.client.describe_jobs(jobs=[job_id])["jobs"]
+        status = jobs[0]["status"] if jobs else "gone"
+        if status in ACTIVE:
+            return Phase.ACTIVE
+        return Phase.SUCCEEDED if status == "SUCCEEDED" else Phase.ENDED
+
+    def _chunk_world(self) -> str:
+        """The chunk's files as they are now: every original, ``.gz`` and ``.gzi`` with its ETag.
+
+        One listing per folder of the chunk (a prefix chunk: its prefix), so a rollback, a
+        recompression or a deletion since the job ran shows as a change.
+        """
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        s3 = S3Hook(**self._hook_parameters).get_conn()
+        if self.keys is None:
+            wanted, folders = None, [self.prefix or ""]
+        else:
+            wanted = {f"{key}{suffix}" for key in self.keys for suffix in ("", ".gz", ".gz.gzi")}
+            folders = sorted({key.rpartition("/")[0] + "/" if "/" in key else "" for key in self.keys})
+            folders = [f for f in folders if not any(f != other and f.startswith(other) for other in folders)]
+        found: dict[str, str] = {}
+        for folder in folders:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                for item in page.get("Contents", []):
+                    if wanted is None or item["Key"] in wanted:
+                        found[item["Key"]] = item["ETag"]
+        return fingerprint(sorted(found.items()))
 
     def _run_batch(self, context: Context) -> dict[str, Any]:
-        store = context.get("task_state_store")
-        earlier = store.get(BATCH_JOB_KEY) if store is not None else None
-        if earlier and earlier.get("chunk") == self._chunk_fingerprint():
-            jobs = self.hook.client.describe_jobs(jobs=[earlier["job_id"]])["jobs"]
-            status = jobs[0]["status"] if jobs else "gone (no longer kept by Batch)"
-            if status in REATTACHABLE:
-                self.log.info("Reattaching to Batch job %s (%s) submitted by an earlier try", earlier["job_id"], status)
-                self.job_id = earlier["job_id"]
-            else:
-                self.log.info("Batch job %s of an earlier try is %s; submitting again", earlier["job_id"], status)
-        elif earlier:
-            self.log.info("The chunk changed since Batch job %s was submitted; submitting again", earlier["job_id"])
-        if self.job_id is None:
+        memory = self._memory(context)
+        verdict, remembered = memory.recall(phase_of=self._job_phase, world_now=self._chunk_world)
+        if verdict is Verdict.START:
             self.job_id = self._submit(context)
-            if store is not None:
-                store.set(BATCH_JOB_KEY, {"job_id": self.job_id, "chunk": self._chunk_fingerprint()})
+            memory.remember(self.job_id)
+        else:
+            self.job_id = remembered.value
+        if verdict is Verdict.REUSE:
+            return self._batch_result(context)
         BatchJobDetailsLink.persist(
             context=context,
             operator=self,
@@ -242,9 +266,8 @@ class BgzipBatchOperator(AwsLateHookOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish after the deferred wait: read the job's report whatever the event, fail with the reason."""
-        store = context.get("task_state_store")
-        saved = store.get(BATCH_JOB_KEY) if store is not None else None
-        self.job_id = (event or {}).get("job_id") or (saved or {}).get("job_id")
+        saved = self._memory(context).saved()
+        self.job_id = (event or {}).get("job_id") or (saved.value if saved else None)
         if not event or event.get("status") != "success":
             return self._batch_result(context, failure=f"the trigger reported {event}")
         return self._batch_result(context)
@@ -305,7 +328,9 @@ class BgzipBatchOperator(AwsLateHookOperator):
                 f"Batch job {self.job_id} wrote no report to s3://{bucket}/{key} ({reason}); "
                 "see the job's logs (extra link)"
             )
-        return self._finish(report, self.job_id)
+        result = self._finish(report, self.job_id)
+        self._memory(context).confirm(self._chunk_world())  # what a later try or clear checks the job against
+        return result
 
     def _persist_logs_link(self, context: Context) -> None:
         if not self.job_id:

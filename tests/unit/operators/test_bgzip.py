@@ -72,7 +72,7 @@ def test_batch_engine_submits_the_worker_with_a_manifest_and_returns_its_report(
     store = FakeTaskStateStore()
     with client_events({"before-call.batch.SubmitJob": container}):
         result = operator().execute(make_context(store))
-    assert result["done"] == 3 and result["failed"] == 0 and result["job_id"] == store.get(BATCH_JOB_KEY)["job_id"]
+    assert result["done"] == 3 and result["failed"] == 0 and result["job_id"] == store.get(BATCH_JOB_KEY)["value"]
     [command] = container.commands
     assert command[:3] == ["compress", "--bucket", DATA]
     manifest = command[command.index("--manifest") + 1]
@@ -102,12 +102,29 @@ def test_a_retry_reattaches_to_the_job_it_submitted_instead_of_submitting_again(
     assert second == first
 
 
+def test_a_succeeded_job_whose_pairs_were_since_removed_is_not_reused(aws) -> None:
+    """A clear after a rollback: the job succeeded, but the world no longer holds its pairs."""
+    store = FakeTaskStateStore()
+    container = WorkerContainer()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        first = operator().execute(make_context(store))
+        for n in range(3):
+            aws["s3"].delete_objects(
+                Bucket=DATA,
+                Delete={"Objects": [{"Key": f"genes/part-{n}.json.gz"}, {"Key": f"genes/part-{n}.json.gz.gzi"}]},
+            )
+        again = operator().execute(make_context(store))
+    assert len(container.commands) == 2 and again["job_id"] != first["job_id"] and again["done"] == 3
+    for n in range(3):
+        assert restored(aws["s3"], f"genes/part-{n}.json.gz") == lines(n)
+
+
 def test_a_retry_after_a_failed_job_submits_again(aws, monkeypatch) -> None:
     store = FakeTaskStateStore()
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     with pytest.raises(RuntimeError, match="wrote no report"):
         operator().execute(make_context(store))  # the container died before writing its report
-    failed_job = store.get(BATCH_JOB_KEY)["job_id"]
+    failed_job = store.get(BATCH_JOB_KEY)["value"]
     monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER")
     container = WorkerContainer()
     with client_events({"before-call.batch.SubmitJob": container}):
@@ -144,7 +161,7 @@ def test_deferrable_hands_the_job_to_the_amazon_batch_trigger(aws) -> None:
     assert isinstance(trigger, BatchJobTrigger)
     classpath, fields = trigger.serialize()
     assert classpath.endswith("BatchJobTrigger")
-    assert fields["job_id"] == store.get(BATCH_JOB_KEY)["job_id"]
+    assert fields["job_id"] == store.get(BATCH_JOB_KEY)["value"]
     assert (fields["waiter_delay"], fields["waiter_max_attempts"], fields["region_name"]) == (15, 40, REGION)
     assert deferred.value.method_name == "execute_complete"
     result = task.execute_complete(make_context(store), {"status": "success", "job_id": fields["job_id"]})
@@ -157,7 +174,7 @@ def test_execute_complete_after_a_failure_event_reports_the_failed_files(aws) ->
     with client_events({"before-call.batch.SubmitJob": WorkerContainer()}), pytest.raises(TaskDeferred):
         task.execute(make_context(store))
     with pytest.raises(RuntimeError, match=r"genes/nope\.json"):
-        task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)["job_id"]})
+        task.execute_complete(make_context(store), {"status": "failure", "job_id": store.get(BATCH_JOB_KEY)["value"]})
 
 
 def test_on_kill_terminates_the_job(aws) -> None:
