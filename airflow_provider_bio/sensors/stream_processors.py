@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+from airflow_provider_bio.operators.resume import StepMemory
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,15 +20,18 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
 
     Lambda publishes ``AWS/Lambda IteratorAge`` (ms between a record's arrival in the stream
     and its processing) for stream-triggered functions. Processing has drained when, for
-    ``steady_seconds`` after the sensor started, no minute's maximum exceeded
-    ``max_iterator_age_ms`` in any region. Minutes without data count as drained (no records
-    waiting), which is why the window only opens when the sensor starts: right after the
-    streams are turned on it must first see a quiet, steady period.
+    ``steady_seconds``, no minute's maximum exceeded ``max_iterator_age_ms`` in any region.
+    Minutes without data count as drained (no records waiting), which is why the window only
+    opens at the first poke of a try: right after the streams are turned on it must first see a
+    quiet, steady period. The window's start is kept in the task state store (reschedule mode
+    restarts the task, and its start date, on every poke); a new try (retry or clear) opens a
+    new window, and a minute over the bound, anywhere from the minute the window opened, starts
+    it again from that poke.
 
     :param function_names: the stream-processing functions. (templated)
     :param regions: their regions. (templated)
     :param max_iterator_age_ms: the age below which a processor counts as caught up.
-    :param steady_seconds: how long every processor must stay below it.
+    :param steady_seconds: how long every processor must stay below it (at least 0).
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
@@ -49,14 +53,44 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
         self.steady_seconds = steady_seconds
 
     def poke(self, context: Context) -> bool:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        now = datetime.now(timezone.utc)
-        watching_since = context["ti"].start_date or now
-        if now - watching_since < timedelta(seconds=self.steady_seconds):
-            self.log.info("Watching since %s: waiting for %d s of steady data", watching_since, self.steady_seconds)
         if self.steady_seconds < 0:
             raise ValueError(f"steady_seconds must be at least 0, got {self.steady_seconds}")
+        now = datetime.now(timezone.utc)
+        memory = StepMemory(
+            context,
+            "steady_window",
+            arguments={
+                "function_names": list(self.function_names),
+                "regions": list(self.regions),
+                "max_iterator_age_ms": self.max_iterator_age_ms,
+                "steady_seconds": self.steady_seconds,
+                "try_number": context["ti"].try_number,
+            },
+            log=self.log,
+        )
+        saved = memory.saved()
+        if saved is not None and saved.arguments == memory.arguments:
+            window_start = datetime.fromisoformat(saved.value)
+        else:
+            self.log.info("First poke of try %s: the %d s window opens now", memory.try_number, self.steady_seconds)
+            window_start = now
+            memory.remember(now.isoformat())
+        worst = self._worst_iterator_age(since=min(window_start, now - timedelta(seconds=60)), until=now)
+        self.log.info("Window open since %s; largest iterator age in it: %.0f ms", window_start, worst)
+        if worst > self.max_iterator_age_ms:
+            self.log.info("A minute over %.0f ms: the window starts again now", self.max_iterator_age_ms)
+            memory.remember(now.isoformat())
+            return False
+        return now - window_start >= timedelta(seconds=self.steady_seconds)
+
+    def _worst_iterator_age(self, since: datetime, until: datetime) -> float:
+        """The largest per-minute maximum ``IteratorAge`` of any function in any region.
+
+        :param since: the earliest time to look at; the minute holding it counts whole.
+        :param until: the latest time to look at.
+        """
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
         worst = 0.0
         for region in self.regions:
             cloudwatch = AwsBaseHook(
@@ -67,11 +101,10 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
                     Namespace="AWS/Lambda",
                     MetricName="IteratorAge",
                     Dimensions=[{"Name": "FunctionName", "Value": function}],
-                    StartTime=now - timedelta(seconds=max(self.steady_seconds, 60)),
-                    EndTime=now,
+                    StartTime=since.replace(second=0, microsecond=0),
+                    EndTime=until,
                     Period=60,
                     Statistics=["Maximum"],
                 )["Datapoints"]
                 worst = max([worst, *(point["Maximum"] for point in datapoints)])
-        self.log.info("Largest iterator age over the last %d s: %.0f ms", max(self.steady_seconds, 60), worst)
-        return worst <= self.max_iterator_age_ms and now - watching_since >= timedelta(seconds=self.steady_seconds)
+        return worst

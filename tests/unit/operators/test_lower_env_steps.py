@@ -1,9 +1,9 @@
-"""The runbook's other steps on moto: flags, persistence reset, table recreation, stream toggles, draining."""
+"""The runbook's other steps on moto: flags, persistence reset, table recreation, stream toggles.
+
+Draining (StreamProcessorsDrainedSensor) has its own tests in ``tests/unit/sensors``.
+"""
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -15,7 +15,6 @@ from airflow_provider_bio.operators.persistence import (
     RecreateDynamoTableOperator,
     table_shape,
 )
-from airflow_provider_bio.sensors.stream_processors import StreamProcessorsDrainedSensor
 from tests.support.airflow_context import make_context
 from tests.support.botocore_events import recorded_calls
 
@@ -105,43 +104,3 @@ def test_protected_targets_are_refused_before_any_aws_call():
                 task_id="c", source_table="a", destination_table="efcms-prod-beta", aws_conn_id=None
             ).execute({})
     assert calls == []
-
-
-def _sensor(steady_seconds=120):
-    return StreamProcessorsDrainedSensor(
-        task_id="drained",
-        function_names=["streams_test_blue"],
-        regions=[REGION],
-        max_iterator_age_ms=1000,
-        steady_seconds=steady_seconds,
-        aws_conn_id=None,
-    )
-
-
-def _context(started_ago):
-    return {"ti": SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(seconds=started_ago))}
-
-
-def _iterator_age(ms, seconds_ago=30):
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
-        Namespace="AWS/Lambda",
-        MetricData=[
-            {
-                "MetricName": "IteratorAge",
-                "Dimensions": [{"Name": "FunctionName", "Value": "streams_test_blue"}],
-                "Timestamp": datetime.now(timezone.utc) - timedelta(seconds=seconds_ago),
-                "Value": ms,
-            }
-        ],
-    )
-
-
-def test_processors_still_behind_are_not_drained(aws):
-    _iterator_age(90_000)
-    assert not _sensor().poke(_context(started_ago=600))
-
-
-def test_a_steady_low_iterator_age_is_drained_but_only_after_the_steady_period(aws):
-    _iterator_age(200)
-    assert _sensor().poke(_context(started_ago=600))
-    assert not _sensor(steady_seconds=600).poke(_context(started_ago=10))
