@@ -58,3 +58,16 @@ class SearchIndexHook(HttpHook):
     def update_aliases(self, actions: list[dict[str, Any]]) -> None:
         """Apply alias actions in one atomic ``POST /_aliases`` request."""
         self._call("POST", "_aliases", {"actions": actions})
+
+    def index_identity(self, name: str) -> dict[str, Any] | None:
+        """Which index answers to ``name`` now (uuid and creation date), or ``None`` when none does.
+
+        An index deleted and created again under the same name has another uuid.
+        """
+        response = self._call("GET", f"{name}/_settings", ok=(404,))
+        if response.status_code == 404:
+            return None
+        return {
+            index: {key: body["settings"]["index"].get(key) for key in ("uuid", "creation_date")}
+            for index, body in sorted(response.json().items())
+        }

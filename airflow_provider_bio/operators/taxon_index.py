@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf as airflow_conf
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from airflow_provider_bio.core.bounded import bounded_map
+from airflow_provider_bio.core.resume import Verdict, fingerprint
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
 from airflow_provider_bio.core.taxon_conf import ConfError, TaxonIndexConf, parse_input_file, validate_conf
 from airflow_provider_bio.core.taxon_index import (
@@ -37,6 +37,7 @@ from airflow_provider_bio.core.taxon_index import (
 from airflow_provider_bio.core.taxon_report import build_report
 from airflow_provider_bio.links.lambda_function import LambdaFunctionLink
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
+from airflow_provider_bio.operators.resume import StepMemory
 from airflow_provider_bio.operators.search_index import EnsureSearchIndexesOperator
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
     :param transport_error_tries: invocations of a pair that answers ``TransportError`` before it
         counts as failed.
     :param max_consecutive_failures: failed pairs in a row after which the chunk stops invoking.
+    :param search_conn_id: the HTTP connection of the cluster the Lambda writes to. With it and the
+        index names, confirmed pairs are reused only while those indexes are the ones they were
+        written to (an index deleted and recreated since starts the chunk over); without, they
+        are reused while the chunk's arguments are unchanged.
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
@@ -100,9 +105,11 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
         pipeline_runs_index_name: str | None = None,
         transport_error_tries: int = 5,
         max_consecutive_failures: int = 5,
+        search_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.search_conn_id = search_conn_id
         self.pairs = pairs
         self.lambda_function_name = lambda_function_name
         self.chunk_number = chunk_number
@@ -137,9 +144,19 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         pairs = self._check_arguments()
         label = f"chunk {self.chunk_number}/{self.chunk_count}"
-        store = context.get("task_state_store")
-        fingerprint = pairs_fingerprint(pairs)
-        confirmed = self._load_progress(store, fingerprint, len(pairs))
+        memory = StepMemory(
+            context,
+            PROGRESS_KEY,
+            {
+                "pairs": pairs_fingerprint(pairs),
+                "function": self.lambda_function_name,
+                "indexes": [self.scored_taxon_counts_index_name, self.pipeline_runs_index_name],
+            },
+            self.log,
+        )
+        world = self._indexes_identity()
+        verdict, remembered = memory.recall(phase_of=None, world_now=lambda: world)
+        confirmed = decode_confirmed(remembered.value, len(pairs)) if verdict is Verdict.REUSE else set()
         todo = [position for position in range(len(pairs)) if position not in confirmed]
         self.log.info(
             "%s: %d pairs, %d confirmed by earlier tries, %d to invoke with %d in flight",
@@ -158,8 +175,9 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
         )
         started_at = time.time()
         failures: dict[int, Outcome] = {}
-        invoked = self._invoke_all(pairs, todo, confirmed, failures, store, fingerprint)
-        self._save_progress(store, fingerprint, confirmed, len(pairs))
+        save = lambda: memory.remember(encode_confirmed(confirmed, len(pairs)), world)  # noqa: E731
+        invoked = self._invoke_all(pairs, todo, confirmed, failures, save)
+        save()
         unattempted = [position for position in todo if position not in confirmed and position not in failures]
         result = {
             "chunk": self.chunk_number,
@@ -191,8 +209,7 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
         todo: list[int],
         confirmed: set[int],
         failures: dict[int, Outcome],
-        store: Any,
-        fingerprint: str,
+        save: Callable[[], None],
     ) -> int:
         """Invoke the ``todo`` positions with a bounded number in flight; return invocations made."""
         client = self.hook.conn  # built once, before the threads share it
@@ -218,7 +235,7 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
                 if in_a_row == self.max_consecutive_failures:
                     self.log.error("%d failures in a row: invoking no more pairs in this try", in_a_row)
             if time.monotonic() - last_save >= SAVE_EVERY_SECONDS:
-                self._save_progress(store, fingerprint, confirmed, len(pairs))
+                save()
                 last_save = time.monotonic()
         return invocations
 
@@ -255,23 +272,15 @@ class GlueTaxonIndexOperator(AwsLateHookOperator):
         outcome = retrying(invoke_once)
         return outcome, retrying.statistics.get("attempt_number", 1)
 
-    def _load_progress(self, store: Any, fingerprint: str, size: int) -> set[int]:
-        if store is None:
-            self.log.warning("No task state store (Airflow < 3.3?): a retry will invoke every pair again")
-            return set()
-        saved = store.get(PROGRESS_KEY)
-        if not saved:
-            return set()
-        if saved.get("fingerprint") != fingerprint:
-            self.log.warning("Saved progress belongs to different pairs (the plan changed): starting over")
-            return set()
-        return decode_confirmed(saved["bitmap"], size)
+    def _indexes_identity(self) -> str:
+        """The indexes this chunk writes to, as they are now (their uuids), when they can be looked at."""
+        names = [name for name in (self.scored_taxon_counts_index_name, self.pipeline_runs_index_name) if name]
+        if not (self.search_conn_id and names):
+            return fingerprint({"unchecked": names})
+        from airflow_provider_bio.hooks.search_index import SearchIndexHook
 
-    @staticmethod
-    def _save_progress(store: Any, fingerprint: str, confirmed: set[int], size: int) -> None:
-        if store is not None and confirmed:
-            value = {"fingerprint": fingerprint, "bitmap": encode_confirmed(confirmed, size)}
-            store.set(PROGRESS_KEY, value, retention=NEVER_EXPIRE)
+        hook = SearchIndexHook(search_conn_id=self.search_conn_id)
+        return fingerprint({name: hook.index_identity(name) for name in names})
 
 
 def run_conf(context: Context) -> TaxonIndexConf:
@@ -309,9 +318,16 @@ class PlanTaxonIndexOperator(AwsLateHookOperator):
     no AWS call made. With ``input_s3_uri`` the pairs come from a file in the Glue job's format
     (read with ``s3:GetObject``). Returns the chunks (one GlueTaxonIndexOperator kwargs dict
     each, to map over) and pushes the XCom ``swap_aliases`` (alias -> index, empty unless asked).
+
+    :param search_conn_id: the cluster's HTTP connection, handed to every chunk so that it checks
+        its remembered pairs against the indexes they were written to.
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
+
+    def __init__(self, *, search_conn_id: str = "search_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.search_conn_id = search_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         conf = run_conf(context)
@@ -332,6 +348,7 @@ class PlanTaxonIndexOperator(AwsLateHookOperator):
             "lambda_function_name": conf.lambda_function_name,
             "scored_taxon_counts_index_name": conf.scored_taxon_counts_index_name,
             "pipeline_runs_index_name": conf.pipeline_runs_index_name,
+            "search_conn_id": self.search_conn_id,
         }
         ti = context["ti"]
         ti.xcom_push(key="swap_aliases", value=conf.fresh_indexes if conf.swap_aliases else {})

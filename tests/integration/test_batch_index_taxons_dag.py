@@ -7,6 +7,7 @@ import json
 from airflow_provider_bio.operators import taxon_index
 from tests.integration.conftest import CONF
 from tests.support.botocore_events import FakeLambdaFaults, function_error, recorded_calls
+from tests.support.search_cluster import FakeCluster
 
 
 def _states(run):
@@ -58,12 +59,12 @@ def test_confirmed_pairs_survive_a_clear_of_the_chunk(dag):
         return json.loads(row.one().value)
 
     with create_session() as session:
-        assert decode_confirmed(saved_progress(session)["bitmap"], 4) == {1, 2, 3}
+        assert decode_confirmed(saved_progress(session)["value"], 4) == {1, 2, 3}
         ti = run.get_task_instance("index_chunk", map_index=2, session=session)
         clear_task_instances([ti], session)
     with create_session() as session:
         assert run.get_task_instance("index_chunk", map_index=2, session=session).state is None
-        assert decode_confirmed(saved_progress(session)["bitmap"], 4) == {1, 2, 3}
+        assert decode_confirmed(saved_progress(session)["value"], 4) == {1, 2, 3}
 
 
 def test_invalid_conf_fails_in_plan_with_no_aws_call(dag):
@@ -79,12 +80,13 @@ def test_fresh_indexes_are_filled_and_aliases_move_only_at_the_end(dag, monkeypa
     from tests.support.http_recorder import recording_server
 
     events = []
+    cluster = FakeCluster()
+    cluster.create("scored_taxon_counts-v5")
+    cluster.aliases["scored_taxon_counts"] = {"scored_taxon_counts-v5"}
 
-    def cluster(method, path, body):
+    def search(method, path, body):
         events.append(("search", method, path))
-        if method == "GET":
-            return 200, {"scored_taxon_counts-v5": {}} if "scored_taxon_counts" in path else {}
-        return 200, {"acknowledged": True}
+        return cluster(method, path, body)
 
     faults = FakeLambdaFaults()
     original = faults.before_send
@@ -95,7 +97,7 @@ def test_fresh_indexes_are_filled_and_aliases_move_only_at_the_end(dag, monkeypa
 
     faults.before_send = invoked
     conf = CONF | {"index_suffix": "v6", "create_indexes": True, "swap_aliases": True}
-    with recording_server(cluster) as server, faults.active():
+    with recording_server(search) as server, faults.active():
         monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
         run = dag.test(run_conf=conf)
     assert run.state == "success"
@@ -106,3 +108,27 @@ def test_fresh_indexes_are_filled_and_aliases_move_only_at_the_end(dag, monkeypa
     assert [e[2] for e in events[last_lambda:] if e[0] == "search" and e[1] == "POST"] == ["/_aliases"]
     assert {p["scored_taxon_counts_index_name"] for p in faults.payloads} == {"scored_taxon_counts-v6"}
     assert {p["pipeline_runs_index_name"] for p in faults.payloads} == {"pipeline_runs-v6"}
+
+
+def test_clearing_a_finished_run_after_its_indexes_were_recreated_fills_them_again(dag, monkeypatch):
+    """Case: the chunks trusted their remembered pairs, so a cleared run moved the aliases onto
+    fresh indexes that had been deleted and recreated empty since."""
+    import pendulum
+
+    from tests.support.dag_runs import clear_and_rerun
+    from tests.support.http_recorder import recording_server
+
+    cluster = FakeCluster()
+    faults = FakeLambdaFaults()
+    conf = CONF | {"index_suffix": "v6", "create_indexes": True, "swap_aliases": True}
+    logical_date = pendulum.datetime(2026, 12, 1, tz="UTC")
+    with recording_server(cluster) as server, faults.active():
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        assert dag.test(run_conf=conf, logical_date=logical_date, run_after=logical_date).state == "success"
+        first = sum(faults.invocations.values())
+        for index in ("scored_taxon_counts-v6", "pipeline_runs-v6"):  # a rollback dropped the fresh indexes
+            cluster.delete(index)
+        cleared = clear_and_rerun(dag, logical_date)
+    assert cleared.state == "success"
+    assert first == 12 and sum(faults.invocations.values()) == 24, "every pair is indexed again into the new indexes"
+    assert cluster.aliases["scored_taxon_counts"] == {"scored_taxon_counts-v6"}
