@@ -75,7 +75,9 @@ def mark(task_id: str, compressed: bool) -> SetBioIndexCompressedOperator:
         task_id=task_id,
         indexes="{{ ti.xcom_pull(task_ids='plan', key='indexes') }}",
         compressed=compressed,
+        bucket="{{ params.bucket }}",
         bioindex_conn_id=CONFIG.get("bioindex_conn_id", "bioindex_default"),
+        **AWS,
         retries=3,
     )
 

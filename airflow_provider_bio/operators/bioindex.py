@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bio.core.bioindex_plan import BioIndexConf, gib, plan_chunks, validate_conf
-from airflow_provider_bio.operators.base import AwsLateHookOperator
+from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -85,38 +84,70 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
         return planned
 
 
-class SetBioIndexCompressedOperator(BaseOperator):
+class SetBioIndexCompressedOperator(AwsLateHookOperator):
     """Mark bio-indexes as read from their ``.gz`` files (``compressed=True``) or their ``.json`` files.
 
-    Setting the flag is idempotent, so a retry marks every index again.
+    The flag is set only when the bucket, looked at now, serves what it promises: marking
+    compressed needs every ``.json`` under the index's prefix to have its ``.gz`` and ``.gzi``
+    (and at least one pair to exist); marking uncompressed needs every ``.json.gz`` to have its
+    ``.json``. Otherwise the task fails naming the missing files and no flag changes. Setting the
+    flag is idempotent, so a retry marks every index again.
 
     :param indexes: ``{"index": name, "prefix": key prefix}`` per index, e.g. the plan's XCom
         ``indexes``. (templated)
     :param compressed: the flag's new value.
+    :param bucket: the bucket the indexes' files are served from. (templated)
     :param bioindex_conn_id: an HTTP connection to the bio-index service, or a SQL connection to
         its database (see :class:`~airflow_provider_bio.hooks.bioindex.BioIndexHook`).
     """
 
-    template_fields: Sequence[str] = ("indexes",)
+    aws_hook_class_path = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "indexes", "bucket")
 
     def __init__(
         self,
         *,
         indexes: list[dict[str, str]] | str,
         compressed: bool,
+        bucket: str,
         bioindex_conn_id: str = "bioindex_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.indexes = indexes
         self.compressed = compressed
+        self.bucket = bucket
         self.bioindex_conn_id = bioindex_conn_id
+
+    def _missing(self, prefix: str) -> list[str]:
+        """What the bucket lacks under ``prefix`` for the flag's new value to be true."""
+        present: set[str] = set()
+        for page in self.hook.get_conn().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            present.update(item["Key"] for item in page.get("Contents", []))
+        if self.compressed:
+            originals = {key for key in present if key.endswith(".json")}
+            missing = sorted(f"{key}{suffix}" for key in originals for suffix in (".gz", ".gz.gzi"))
+            missing = [key for key in missing if key not in present]
+            return missing or ([] if any(key.endswith(".json.gz") for key in present) else [f"{prefix}*.json.gz"])
+        return sorted(
+            key.removesuffix(".gz")
+            for key in present
+            if key.endswith(".json.gz") and key.removesuffix(".gz") not in present
+        )
 
     def execute(self, context: Context) -> list[str]:
         from airflow_provider_bio.hooks.bioindex import BioIndexHook
 
         if not isinstance(self.indexes, list) or not all({"index", "prefix"} <= set(i) for i in self.indexes):
             raise ValueError(f'indexes must be a list of {{"index", "prefix"}} objects; got {self.indexes!r}')
+        for entry in self.indexes:
+            missing = self._missing(entry["prefix"])
+            if missing:
+                raise RuntimeError(
+                    f"{entry['index']} is not marked {'compressed' if self.compressed else 'uncompressed'}: "
+                    f"s3://{self.bucket} lacks {len(missing)} of the files it would be read from, e.g. "
+                    f"{', '.join(missing[:5])}; run the steps before this one again"
+                )
         hook = BioIndexHook(self.bioindex_conn_id)
         for entry in self.indexes:
             hook.set_compressed(entry["index"], entry["prefix"], self.compressed)

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from airflow_provider_bio.sensors import stream_processors
 from scripts.local_aws import LOWER_ENV_DEMO
 from tests.conftest import REPO
 
@@ -51,6 +52,15 @@ def test_a_steady_window_longer_than_a_poke_is_waited_out_in_reschedule_mode(tmp
                 }
             ],
         )
+        clock_reads: list[datetime] = []
+
+        class RecordedClock(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                clock_reads.append(datetime.now(tz))
+                return clock_reads[-1]
+
+        monkeypatch.setattr(stream_processors, "datetime", RecordedClock)
         run = dag.test(mark_success_pattern="(?!wait_for_draining$).*")
     ti = run.get_task_instance("wait_for_draining")
     assert (run.state, ti.state, ti.try_number) == ("success", "success", 1)
@@ -59,5 +69,6 @@ def test_a_steady_window_longer_than_a_poke_is_waited_out_in_reschedule_mode(tmp
     # Reschedule mode really happened, and every poke started the task afresh.
     assert len(reschedules) >= 2
     assert ti.start_date > reschedules[-1].start_date > reschedules[0].start_date
-    # It succeeded only once the window, opened at the first poke, was over.
-    assert ti.end_date - reschedules[0].start_date >= STEADY
+    # It succeeded only once the window, opened at the first poke, was over: the sensor's own
+    # first and last reading of the clock are a whole window apart.
+    assert clock_reads[-1] - clock_reads[0] >= STEADY
