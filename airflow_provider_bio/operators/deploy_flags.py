@@ -20,10 +20,11 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
     :param flags: flag name -> value, e.g. ``{"migrate": "false"}``. (templated)
     :param deploy_table: the deploy table, or None to use SSM. (templated)
     :param ssm_prefix: the parameters' path prefix when there is no deploy table. (templated)
+    :param dry_run: read each flag's current value and report what would change; write nothing. (templated)
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "flags", "deploy_table", "ssm_prefix")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "flags", "deploy_table", "ssm_prefix", "dry_run")
 
     def __init__(
         self,
@@ -31,9 +32,11 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
         flags: Mapping[str, str],
         deploy_table: str | None = None,
         ssm_prefix: str | None = None,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.flags = flags
         self.deploy_table = deploy_table
         self.ssm_prefix = ssm_prefix
@@ -42,7 +45,7 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
     def _hook_parameters(self) -> dict[str, Any]:
         return {**super()._hook_parameters, "client_type": "dynamodb" if self.deploy_table else "ssm"}
 
-    def execute(self, context: Context) -> dict[str, str]:
+    def execute(self, context: Context) -> dict[str, Any]:
         if not self.flags:
             raise ValueError("flags is empty: name at least one flag to set")
         if bool(self.deploy_table) == bool(self.ssm_prefix):
@@ -50,6 +53,11 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
                 "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)"
             )
         client = self.hook.conn
+        if self.dry_run:
+            current = {name: self._current(client, name) for name in self.flags}
+            for name, value in self.flags.items():
+                self.log.info("dry run: would set %s = %s (now %s)", name, value, current[name])
+            return {"dry_run": True, "would_set": {n: str(v) for n, v in self.flags.items()}, "current": current}
         for name, value in self.flags.items():
             if self.deploy_table:
                 item = {"pk": {"S": name}, "sk": {"S": name}, "current": {"S": str(value)}}
@@ -60,3 +68,13 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
                 )
             self.log.info("%s = %s", name, value)
         return {name: str(value) for name, value in self.flags.items()}
+
+    def _current(self, client: Any, name: str) -> str | None:
+        """A flag's value now, or ``None`` when it is not set."""
+        if self.deploy_table:
+            item = client.get_item(TableName=self.deploy_table, Key={"pk": {"S": name}, "sk": {"S": name}}).get("Item")
+            return item["current"]["S"] if item else None
+        try:
+            return client.get_parameter(Name=f"{self.ssm_prefix.rstrip('/')}/{name}")["Parameter"]["Value"]
+        except client.exceptions.ParameterNotFound:
+            return None

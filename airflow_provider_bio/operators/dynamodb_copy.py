@@ -102,6 +102,8 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
     :param deferrable: glue engine: wait in the triggerer instead of a worker slot.
     :param waiter_delay: glue engine: seconds between two checks of the run.
     :param waiter_max_attempts: glue engine: checks before giving up (default: 48 hours' worth).
+    :param dry_run: check the arguments and report what would be copied (the source's item count
+        as DynamoDB keeps it, refreshed about every six hours); start nothing, write nothing. (templated)
     """
 
     aws_hook_class_path = "airflow_provider_bio.hooks.dynamodb_copy.DynamoCopyHook"
@@ -113,6 +115,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         "dest_aws_conn_id",
         "script_location",
         "destination_role_arn",
+        "dry_run",
     )
     ui_color = "#c9a0dc"
     operator_extra_links = (GlueJobRunDetailsLink(),)
@@ -145,9 +148,11 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         waiter_delay: int = 60,
         waiter_max_attempts: int = 2880,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.source_table = source_table
         self.destination_table = destination_table
         self.obfuscation_domain = obfuscation_domain
@@ -205,9 +210,26 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings = self._check_arguments()
+        if self.dry_run:
+            return self._preview()
         if self.engine == "glue":
             return self._run_glue(context, settings)
         return self._run_local(settings)
+
+    def _preview(self) -> dict[str, Any]:
+        """What a real run would copy, read from the source's description; nothing is started or written."""
+        source = self.hook.get_conn().describe_table(TableName=self.source_table)["Table"]
+        items = source.get("ItemCount", 0)
+        self.log.info(
+            "dry run: would copy about %d items (%d bytes) of %s into %s with the %s engine, emails obfuscated to @%s",
+            items,
+            source.get("TableSizeBytes", 0),
+            self.source_table,
+            self.destination_table,
+            self.engine,
+            self.obfuscation_domain,
+        )
+        return {"dry_run": True, "source_items": items, "destination_table": self.destination_table}
 
     # -- the local engine --------------------------------------------------------------------------
 

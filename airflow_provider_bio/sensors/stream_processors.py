@@ -32,10 +32,11 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
     :param regions: their regions. (templated)
     :param max_iterator_age_ms: the age below which a processor counts as caught up.
     :param steady_seconds: how long every processor must stay below it (at least 0).
+    :param dry_run: report the largest iterator age now and succeed at once, waiting for nothing. (templated)
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "function_names", "regions")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "function_names", "regions", "dry_run")
 
     def __init__(
         self,
@@ -44,9 +45,11 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
         regions: Sequence[str],
         max_iterator_age_ms: float = 5000.0,
         steady_seconds: int = 600,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.function_names = function_names
         self.regions = regions
         self.max_iterator_age_ms = max_iterator_age_ms
@@ -56,6 +59,15 @@ class StreamProcessorsDrainedSensor(AwsLateHookOperator, BaseSensorOperator):
         if self.steady_seconds < 0:
             raise ValueError(f"steady_seconds must be at least 0, got {self.steady_seconds}")
         now = datetime.now(timezone.utc)
+        if self.dry_run:
+            worst = self._worst_iterator_age(since=now - timedelta(seconds=60), until=now)
+            self.log.info(
+                "dry run: would wait for %d s with every iterator age under %.0f ms (largest now: %.0f ms)",
+                self.steady_seconds,
+                self.max_iterator_age_ms,
+                worst,
+            )
+            return True
         memory = StepMemory(
             context,
             "steady_window",
