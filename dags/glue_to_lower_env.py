@@ -114,7 +114,7 @@ def build(env: str, cfg: dict) -> DAG:
                 RecreateSearchDomainsOperator(
                     task_id="recreate_domains",
                     domains=dest["search_domains"],
-                    domain_shapes="{{ ti.xcom_pull(task_ids='delete_persistence')['domain_shapes'] }}",
+                    domain_shapes="{{ ti.xcom_pull(task_ids='delete_persistence').get('domain_shapes', {}) }}",
                     protected=protected["tables"],
                     **lower,
                 ),

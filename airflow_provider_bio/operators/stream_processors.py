@@ -114,7 +114,8 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
                 new = client.create_event_source_mapping(**replacement(old, current, function))
                 mappings.append(new)
                 self._wait_state(client, new["UUID"], "Disabled")
-            client.delete_event_source_mapping(UUID=old["UUID"])
+            if old.get("State") != "Deleting":  # an earlier try may have asked already
+                client.delete_event_source_mapping(UUID=old["UUID"])
             self._wait_deleted(client, old["UUID"])
             self.log.info(
                 "%s:%s: mapping %s on %s moved to %s", region, function, old["UUID"], old["EventSourceArn"], current
