@@ -187,10 +187,26 @@ LOWER_ENV_DEMO_DOMAIN = {
 }
 
 
+def _deliver_stream_records_without_docker() -> None:
+    """Make moto's no-Docker Lambda take DynamoDB stream records without starting a container.
+
+    Its no-Docker backend inherits the delivery of stream records from the Docker one, which runs
+    the function in a container (pulling an image from the internet when Docker is there). Records
+    are taken as delivered instead, as its no-Docker invoke answers. Applied once per process.
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def send_dynamodb_items(self: Any, function_arn: str, items: list[Any], source: str) -> str:
+        return "Simple Lambda happy path OK"
+
+    LambdaSimpleBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
+
+
 def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None:
     """A source table (streamed, with nested emails), a stale lower table (streamed), a deploy table,
     a search domain, two documents buckets and a stream processor reading the lower table's
     stream: what glue_to_demo works on."""
+    _deliver_stream_records_without_docker()
     dynamodb = _client("dynamodb", endpoint_url)
     keys = {
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
