@@ -15,12 +15,21 @@ import pytest
 from moto import mock_aws
 
 from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
+from tests.conftest import REPO
 
 REGION = "us-west-2"
 #: The demo world's domain as deployed (scripts/local_aws.py).
 DEPLOYED_ENGINE = "OpenSearch_2.11"
 DEPLOYED_CLUSTER = {"InstanceType": "r6g.large.search", "InstanceCount": 2}
+
+
+def _glue_to_demo(config_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("GLUE_TO_LOWER_ENV_CONFIG", str(config_path))
+    bag = DagBag(dag_folder=str(REPO / "dags" / "glue_to_lower_env.py"))
+    assert bag.import_errors == {}
+    return bag.dags["glue_to_demo"]
 
 
 @contextmanager
@@ -57,7 +66,7 @@ def glue_to_demo(tmp_path, monkeypatch):
     path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
     with mock_aws(config={"lambda": {"use_docker": False}}):
         provision_lower_env_world(None)
-        dag = _load(path, monkeypatch)["glue_to_demo"]
+        dag = _glue_to_demo(path, monkeypatch)
         for task in dag.tasks:
             task.retry_delay = timedelta(0)
         yield dag
