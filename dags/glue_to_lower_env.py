@@ -3,9 +3,11 @@
 One DAG per entry of ``lower_environments.json`` beside this file (or the file named by
 ``GLUE_TO_LOWER_ENV_CONFIG``): adding an environment is adding an entry. Order: preview what
 will be deleted (a ``dry_run`` conf stops there), deploy flags off, delete the environment's
-tables and search domains, recreate the empty table, streams off, the table copy and the
-documents sync side by side, streams on, wait for the processors to drain, migrate flag on.
-A failed step is retried or cleared on its own; nothing before it reruns.
+tables and search domains (saving the domains' configuration), recreate the empty table and
+the search domains as they were (or, with ``redeploy_dag_id``, run the team's deploy DAG),
+streams off (moving the stream processors onto the recreated table's stream), the table copy
+and the documents sync side by side, streams on, wait for the processors to drain, migrate
+flag on. A failed step is retried or cleared on its own; nothing before it reruns.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.python import ShortCircuitOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, chain
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
 from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
 from airflow_provider_bio.operators.persistence import DeletePersistenceOperator, RecreateDynamoTableOperator
 from airflow_provider_bio.operators.s3_sync import S3SyncOperator
+from airflow_provider_bio.operators.search_domains import RecreateSearchDomainsOperator
 from airflow_provider_bio.operators.stream_processors import ToggleStreamProcessorsOperator
 from airflow_provider_bio.sensors.stream_processors import StreamProcessorsDrainedSensor
 
@@ -90,23 +93,38 @@ def build(env: str, cfg: dict) -> DAG:
             # Imported only for entries that use it: the module is slow to import at every parse.
             from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
-            recreate = TriggerDagRunOperator(
-                task_id="redeploy", trigger_dag_id=dest["redeploy_dag_id"], wait_for_completion=True, poke_interval=60
-            )
+            recreate = [
+                TriggerDagRunOperator(
+                    task_id="redeploy",
+                    trigger_dag_id=dest["redeploy_dag_id"],
+                    wait_for_completion=True,
+                    poke_interval=60,
+                )
+            ]
         else:
-            recreate = RecreateDynamoTableOperator(
-                task_id="recreate_table",
-                source_table=source["table"],
-                destination_table=dest["table"],
-                aws_conn_id=source["aws_conn_id"],
-                dest_aws_conn_id=dest["aws_conn_id"],
-                protected=protected["tables"],
-            )
+            recreate = [
+                RecreateDynamoTableOperator(
+                    task_id="recreate_table",
+                    source_table=source["table"],
+                    destination_table=dest["table"],
+                    aws_conn_id=source["aws_conn_id"],
+                    dest_aws_conn_id=dest["aws_conn_id"],
+                    protected=protected["tables"],
+                ),
+                RecreateSearchDomainsOperator(
+                    task_id="recreate_domains",
+                    domains=dest["search_domains"],
+                    domain_shapes="{{ ti.xcom_pull(task_ids='delete_persistence').get('domain_shapes', {}) }}",
+                    protected=protected["tables"],
+                    **lower,
+                ),
+            ]
         streams_off = ToggleStreamProcessorsOperator(
             task_id="streams_off",
             function_names=streams["functions"],
             regions=streams["regions"],
             enabled=False,
+            table=dest["table"],
             **lower,
         )
         copy_table = DynamoGlueCopyOperator(
@@ -159,7 +177,7 @@ def build(env: str, cfg: dict) -> DAG:
             task_id="migrate_on", flags={"migrate": "true"}, deploy_table=dest["deploy_table"], **lower
         )
 
-        preview_reset >> proceed >> flags_off >> reset >> recreate >> streams_off
+        chain(preview_reset, proceed, flags_off, reset, *recreate, streams_off)
         streams_off >> [copy_table, skip_sync]
         skip_sync >> sync_documents
         [copy_table, sync_documents] >> streams_on >> drained >> flags_on

@@ -179,9 +179,34 @@ LOWER_ENV_DEMO = {
 }
 
 
+#: The demo's search domain, as deployed: what glue_to_demo deletes and recreates.
+LOWER_ENV_DEMO_DOMAIN = {
+    "EngineVersion": "OpenSearch_2.11",
+    "ClusterConfig": {"InstanceType": "r6g.large.search", "InstanceCount": 2, "ZoneAwarenessEnabled": False},
+    "EBSOptions": {"EBSEnabled": True, "VolumeType": "gp3", "VolumeSize": 20},
+}
+
+
+def _deliver_stream_records_without_docker() -> None:
+    """Make moto's no-Docker Lambda take DynamoDB stream records without starting a container.
+
+    Its no-Docker backend inherits the delivery of stream records from the Docker one, which runs
+    the function in a container (pulling an image from the internet when Docker is there). Records
+    are taken as delivered instead, as its no-Docker invoke answers. Applied once per process.
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def send_dynamodb_items(self: Any, function_arn: str, items: list[Any], source: str) -> str:
+        return "Simple Lambda happy path OK"
+
+    LambdaSimpleBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
+
+
 def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None:
-    """A source table (streamed, with nested emails), a stale lower table, a deploy table, a search
-    domain, two documents buckets and a stream processor: what glue_to_demo works on."""
+    """A source table (streamed, with nested emails), a stale lower table (streamed), a deploy table,
+    a search domain, two documents buckets and a stream processor reading the lower table's
+    stream: what glue_to_demo works on."""
+    _deliver_stream_records_without_docker()
     dynamodb = _client("dynamodb", endpoint_url)
     keys = {
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -192,8 +217,9 @@ def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None
         "BillingMode": "PAY_PER_REQUEST",
     }
     stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-    source = dynamodb.create_table(TableName="efcms-source-alpha", StreamSpecification=stream, **keys)
-    dynamodb.create_table(TableName="efcms-demo-alpha", **keys)  # last month's copy: deleted, then recreated
+    dynamodb.create_table(TableName="efcms-source-alpha", StreamSpecification=stream, **keys)
+    # Last month's copy, streamed like the source: deleted, then recreated with a new stream.
+    lower = dynamodb.create_table(TableName="efcms-demo-alpha", StreamSpecification=stream, **keys)
     dynamodb.create_table(TableName="efcms-deploy-demo", **keys)
     for n in range(items):
         item = {
@@ -203,7 +229,7 @@ def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None
             "contact": {"M": {"email": {"S": f"u{n}@home.org"}, "city": {"S": "Springfield"}}},
         }
         dynamodb.put_item(TableName="efcms-source-alpha", Item=item)
-    _client("opensearch", endpoint_url).create_domain(DomainName="efcms-search-demo")
+    _client("opensearch", endpoint_url).create_domain(DomainName="efcms-search-demo", **LOWER_ENV_DEMO_DOMAIN)
     s3 = _client("s3", endpoint_url)
     for bucket in ("efcms-source-documents", "efcms-demo-documents"):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -211,9 +237,10 @@ def provision_lower_env_world(endpoint_url: str | None, items: int = 40) -> None
     s3.put_object(Bucket="efcms-demo-documents", Key="stale.pdf", Body=b"old")
     create_echo_function(endpoint_url, "streams_demo_blue")
     _client("lambda", endpoint_url).create_event_source_mapping(
-        EventSourceArn=source["TableDescription"]["LatestStreamArn"],
+        EventSourceArn=lower["TableDescription"]["LatestStreamArn"],
         FunctionName="streams_demo_blue",
         StartingPosition="LATEST",
+        BatchSize=50,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bio.core.domain_shape import domain_shape
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two checks while a deletion is blocked or in progress.
 POLL_SECONDS = 10.0
+#: Task state store key of the deleted domains' configurations: ``{name: CreateDomain arguments}``.
+DELETED_DOMAINS_KEY = "deleted_domain_shapes"
 
 
 def _refuse_protected(names: Sequence[str], protected: Sequence[str], what: str) -> None:
@@ -32,6 +35,11 @@ class DeletePersistenceOperator(AwsLateHookOperator):
     A table whose deletion is blocked (replicas being removed, the table still updating) is
     retried until ``timeout_seconds``; a missing table or domain counts as deleted. Refuses,
     before any AWS call, names matching ``protected``. ``dry_run`` lists what exists and would go.
+
+    Each domain's configuration (:func:`~airflow_provider_bio.core.domain_shape.domain_shape`) is
+    saved in the task state store before the domain is deleted, so a retry or a clear after the
+    domain is gone still knows it. The result's ``domain_shapes`` holds the configuration of every
+    named domain deleted by this or an earlier try: what a later step recreates them from.
 
     :param tables: DynamoDB tables to delete. (templated)
     :param domains: OpenSearch domains to delete. (templated)
@@ -75,6 +83,7 @@ class DeletePersistenceOperator(AwsLateHookOperator):
             self.log.info("dry run: would delete tables %s and domains %s", existing_tables, existing_domains)
             return {"tables": existing_tables, "domains": existing_domains, "dry_run": True}
         deadline = time.monotonic() + self.timeout_seconds
+        shapes = self._save_domain_shapes(context, opensearch, existing_domains)
         for table in existing_tables:
             self._delete_table(dynamodb, table, deadline)
         for domain in existing_domains:
@@ -90,7 +99,24 @@ class DeletePersistenceOperator(AwsLateHookOperator):
                     raise TimeoutError(f"OpenSearch domain {domain} still exists after {self.timeout_seconds} s")
                 time.sleep(POLL_SECONDS)
         self.log.info("Deleted tables %s and domains %s", existing_tables, existing_domains)
-        return {"tables": existing_tables, "domains": existing_domains}
+        return {"tables": existing_tables, "domains": existing_domains, "domain_shapes": shapes}
+
+    def _save_domain_shapes(self, context: Context, opensearch: Any, domains: list[str]) -> dict[str, Any]:
+        """Save the configuration of ``domains`` (about to be deleted) beside what earlier tries saved.
+
+        :return: the saved configurations of the operator's domains, by name.
+        """
+        from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+        store = context.get("task_state_store")
+        if store is None:
+            self.log.warning("No task state store (Airflow < 3.3?): a retry forgets the deleted domains' configuration")
+        saved = dict(store.get(DELETED_DOMAINS_KEY) or {}) if store is not None else {}
+        for domain in domains:
+            saved[domain] = domain_shape(opensearch.describe_domain(DomainName=domain)["DomainStatus"])
+        if store is not None and domains:
+            store.set(DELETED_DOMAINS_KEY, saved, retention=NEVER_EXPIRE)
+        return {domain: saved[domain] for domain in self.domains if domain in saved}
 
     def _delete_table(self, dynamodb: Any, table: str, deadline: float) -> None:
         while True:

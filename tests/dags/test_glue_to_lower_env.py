@@ -21,6 +21,7 @@ ORDER = [
     "flags_off",
     "delete_persistence",
     "recreate_table",
+    "recreate_domains",
     "streams_off",
 ]
 

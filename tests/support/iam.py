@@ -103,9 +103,17 @@ OTHER_PERMISSIONS: dict[tuple[str, str], Callable[[ApiCall], list[tuple[str, str
     ("dynamodb", "BatchWriteItem"): _tables_written,
     ("opensearch", "DescribeDomain"): lambda c: [("es:DescribeDomain", _domain(c))],
     ("opensearch", "DeleteDomain"): lambda c: [("es:DeleteDomain", _domain(c))],
+    ("opensearch", "CreateDomain"): lambda c: [("es:CreateDomain", _domain(c))],
     ("lambda", "ListEventSourceMappings"): lambda c: [("lambda:ListEventSourceMappings", "*")],
     ("lambda", "GetEventSourceMapping"): lambda c: [("lambda:GetEventSourceMapping", "*")],
     ("lambda", "UpdateEventSourceMapping"): lambda c: [("lambda:UpdateEventSourceMapping", "*")],
+    ("lambda", "CreateEventSourceMapping"): lambda c: [("lambda:CreateEventSourceMapping", "*")],
+    ("lambda", "DeleteEventSourceMapping"): lambda c: [
+        (
+            "lambda:DeleteEventSourceMapping",
+            f"arn:aws:lambda:us-west-2:123456789012:event-source-mapping:{c.params['UUID']}",
+        )
+    ],
     ("cloudwatch", "GetMetricStatistics"): lambda c: [("cloudwatch:GetMetricStatistics", "*")],
     ("batch", "SubmitJob"): lambda c: [
         ("batch:SubmitJob", f"arn:aws:batch:us-west-2:123456789012:job-queue/{c.params['jobQueue']}"),

@@ -1,0 +1,171 @@
+"""Restoring what a lower environment's reset deleted: search domains, and mappings on the new stream."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from airflow_provider_bio.operators.persistence import DeletePersistenceOperator
+from airflow_provider_bio.operators.search_domains import RecreateSearchDomainsOperator
+from airflow_provider_bio.operators.stream_processors import ToggleStreamProcessorsOperator
+from scripts.local_aws import create_echo_function
+from tests.support.airflow_context import FakeTaskStateStore, make_context
+from tests.support.botocore_events import recorded_calls
+
+REGION = "us-west-2"
+DOMAIN = "efcms-search-test-v1"
+DEPLOYED = {
+    "EngineVersion": "OpenSearch_2.11",
+    "ClusterConfig": {"InstanceType": "r6g.large.search", "InstanceCount": 3, "ZoneAwarenessEnabled": False},
+}
+KEYS = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+}
+
+
+@pytest.fixture
+def aws():
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+def _opensearch():
+    return boto3.client("opensearch", region_name=REGION)
+
+
+def _lambda():
+    return boto3.client("lambda", region_name=REGION)
+
+
+def _reset():
+    return DeletePersistenceOperator(task_id="reset", domains=[DOMAIN], aws_conn_id=None, region_name=REGION)
+
+
+def test_a_retry_after_the_domain_is_gone_still_returns_its_configuration(aws):
+    _opensearch().create_domain(DomainName=DOMAIN, **DEPLOYED)
+    store = FakeTaskStateStore()
+    first = _reset().execute(make_context(store))
+    assert _opensearch().list_domain_names()["DomainNames"] == []
+    retry = _reset().execute(make_context(store))
+    assert retry["domains"] == [] and retry["domain_shapes"] == first["domain_shapes"]
+    shape = retry["domain_shapes"][DOMAIN]
+    assert shape["EngineVersion"] == "OpenSearch_2.11" and shape["ClusterConfig"]["InstanceCount"] == 3
+    assert _reset().execute(make_context())["domain_shapes"] == {}, "another run's store knows nothing"
+
+
+def test_the_deleted_domain_comes_back_as_it_was_and_an_existing_one_is_left(aws):
+    _opensearch().create_domain(DomainName=DOMAIN, **DEPLOYED)
+    shapes = _reset().execute(make_context())["domain_shapes"]
+    _opensearch().create_domain(DomainName="efcms-search-test-v2")
+    recreate = RecreateSearchDomainsOperator(
+        task_id="recreate",
+        domains=[DOMAIN, "efcms-search-test-v2"],
+        domain_shapes=shapes,
+        aws_conn_id=None,
+        region_name=REGION,
+    )
+    with recorded_calls() as calls:
+        assert recreate.execute(make_context()) == {"created": [DOMAIN], "ready": [DOMAIN, "efcms-search-test-v2"]}
+    assert [c.params["DomainName"] for c in calls if c.operation == "CreateDomain"] == [DOMAIN]
+    status = _opensearch().describe_domain(DomainName=DOMAIN)["DomainStatus"]
+    assert status["EngineVersion"] == "OpenSearch_2.11"
+    assert (
+        status["ClusterConfig"]["InstanceType"] == "r6g.large.search" and status["ClusterConfig"]["InstanceCount"] == 3
+    )
+    assert recreate.execute(make_context())["created"] == [], "a second try creates nothing"
+
+
+def test_a_missing_domain_without_a_saved_configuration_fails_by_name_after_the_others(aws):
+    recreate = RecreateSearchDomainsOperator(
+        task_id="recreate",
+        domains=["efcms-search-test-v2", DOMAIN],
+        domain_shapes={DOMAIN: DEPLOYED},
+        aws_conn_id=None,
+        region_name=REGION,
+    )
+    with pytest.raises(RuntimeError, match=r"\['efcms-search-test-v2'\] do not exist"):
+        recreate.execute(make_context())
+    assert _opensearch().list_domain_names()["DomainNames"] == [{"DomainName": DOMAIN, "EngineType": "OpenSearch"}]
+
+
+def test_protected_domains_are_never_recreated():
+    with recorded_calls() as calls, pytest.raises(ValueError, match="protected pattern"):
+        RecreateSearchDomainsOperator(
+            task_id="r", domains=[], domain_shapes={"efcms-search-prod": DEPLOYED}, aws_conn_id=None
+        ).execute({})
+    assert calls == []
+
+
+def _world():
+    """The test table recreated since its mapping was made, and another table's mapping."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    old = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    other = dynamodb.create_table(TableName="efcms-test-beta", **KEYS)["TableDescription"]["LatestStreamArn"]
+    create_echo_function(None, "streams_test_blue")
+    _lambda().create_event_source_mapping(
+        EventSourceArn=old, FunctionName="streams_test_blue", StartingPosition="LATEST", BatchSize=25
+    )
+    _lambda().create_event_source_mapping(EventSourceArn=other, FunctionName="streams_test_blue", BatchSize=7)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    new = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    return old, other, new
+
+
+def _streams(enabled, table="efcms-test-alpha"):
+    return ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[REGION],
+        enabled=enabled,
+        table=table,
+        aws_conn_id=None,
+    )
+
+
+def _mappings():
+    return {
+        m["EventSourceArn"]: m
+        for m in _lambda().list_event_source_mappings(FunctionName="streams_test_blue")["EventSourceMappings"]
+    }
+
+
+def test_a_mapping_on_the_deleted_tables_stream_moves_to_the_new_stream_once(aws):
+    _old, other, new = _world()
+    _streams(enabled=False).execute(make_context())
+    mappings = _mappings()
+    assert set(mappings) == {new, other}
+    assert mappings[new]["BatchSize"] == 25 and mappings[new]["StartingPosition"] == "TRIM_HORIZON"
+    assert mappings[other]["BatchSize"] == 7, "another table's mapping is left alone"
+    assert {m["State"] for m in mappings.values()} == {"Disabled"}
+    with recorded_calls() as calls:
+        _streams(enabled=False).execute(make_context())
+    assert not {c.operation for c in calls} & {"CreateEventSourceMapping", "DeleteEventSourceMapping"}
+    assert {uuid["UUID"] for uuid in _mappings().values()} == {m["UUID"] for m in mappings.values()}
+    _streams(enabled=True, table=None).execute(make_context())
+    assert {m["State"] for m in _mappings().values()} == {"Enabled"}
+
+
+def test_a_retry_after_the_copy_was_made_only_deletes_the_old_mapping(aws):
+    _old, other, new = _world()
+    _lambda().create_event_source_mapping(
+        EventSourceArn=new, FunctionName="streams_test_blue", StartingPosition="TRIM_HORIZON", Enabled=False
+    )
+    with recorded_calls() as calls:
+        _streams(enabled=False).execute(make_context())
+    assert [c.operation for c in calls if c.operation.endswith("EventSourceMapping")].count(
+        "DeleteEventSourceMapping"
+    ) == 1
+    assert "CreateEventSourceMapping" not in {c.operation for c in calls}
+    assert set(_mappings()) == {new, other}
+
+
+def test_mappings_on_a_table_that_was_not_recreated_fail_by_name(aws):
+    old, _other, _new = _world()
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName="efcms-test-alpha")
+    stale = _mappings()[old]["UUID"]
+    with pytest.raises(RuntimeError, match=f"efcms-test-alpha has no stream in {REGION}.*{stale}"):
+        _streams(enabled=False).execute(make_context())
