@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_bio.operators.deploy_flags",
                     "airflow_provider_bio.operators.persistence",
                     "airflow_provider_bio.operators.search_domains",
+                    "airflow_provider_bio.operators.redeploy",
                     "airflow_provider_bio.operators.stream_processors",
                 ],
             },

@@ -1,13 +1,14 @@
 """glue_to_<env>: copy production's table and documents into a lower environment, emails obfuscated.
 
 One DAG per entry of ``lower_environments.json`` beside this file (or the file named by
-``GLUE_TO_LOWER_ENV_CONFIG``): adding an environment is adding an entry. Order: preview what
-will be deleted (a ``dry_run`` conf stops there), deploy flags off, delete the environment's
-tables and search domains (saving the domains' configuration), recreate the empty table and
-the search domains as they were (or, with ``redeploy_dag_id``, run the team's deploy DAG),
-streams off (moving the stream processors onto the recreated table's stream), the table copy
-and the documents sync side by side, streams on, wait for the processors to drain, migrate
-flag on. A failed step is retried or cleared on its own; nothing before it reruns.
+``GLUE_TO_LOWER_ENV_CONFIG``): adding an environment is adding an entry. Order: deploy
+flags off, delete the environment's tables and search domains (saving the domains'
+configuration), recreate the empty table and the search domains as they were (or, with
+``redeploy_dag_id``, run the team's deploy DAG), streams off (moving the stream processors
+onto the recreated table's stream), the table copy and the documents sync side by side,
+streams on, wait for the processors to drain, migrate flag on. A failed step is retried or
+cleared on its own; nothing before it reruns. A ``dry_run`` conf runs every step as a preview:
+each reports what it would do, with its counts, and writes nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +33,6 @@ from airflow_provider_bio.sensors.stream_processors import StreamProcessorsDrain
 CONFIG = Path(os.environ.get("GLUE_TO_LOWER_ENV_CONFIG", Path(__file__).with_name("lower_environments.json")))
 
 
-def not_dry_run(dry_run: bool) -> bool:
-    """Let the run go on past the previews unless it is a dry run."""
-    return not dry_run
-
-
 def documents_wanted(sync_documents: bool) -> bool:
     """Let the documents sync run unless the trigger's conf turned it off."""
     return bool(sync_documents)
@@ -45,7 +41,8 @@ def documents_wanted(sync_documents: bool) -> bool:
 def build(env: str, cfg: dict) -> DAG:
     """The glue_to_<env> DAG for one configuration entry."""
     source, dest, streams, copy, protected = (cfg[k] for k in ("source", "destination", "streams", "copy", "protected"))
-    lower = {"aws_conn_id": dest["aws_conn_id"]}
+    preview = {"dry_run": "{{ params.dry_run }}"}  # every step previews what it would do, writing nothing
+    lower = {"aws_conn_id": dest["aws_conn_id"], **preview}
     with DAG(
         dag_id=f"glue_to_{env}",
         schedule=cfg["schedule"],
@@ -54,24 +51,17 @@ def build(env: str, cfg: dict) -> DAG:
         max_active_runs=1,
         render_template_as_native_obj=True,
         params={
-            "dry_run": Param(False, type="boolean", description="preview deletions and the sync, then stop"),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                description="every step reports what it would do, with its counts; nothing is written",
+            ),
             "sync_documents": Param(True, type="boolean", description="false to skip the documents sync"),
         },
         default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
         tags=["bio", "lower-environment"],
         doc_md=__doc__,
     ) as dag:
-        preview_reset = DeletePersistenceOperator(
-            task_id="preview_reset",
-            tables=dest["delete_tables"],
-            domains=dest["search_domains"],
-            protected=protected["tables"],
-            dry_run=True,
-            **lower,
-        )
-        proceed = ShortCircuitOperator(
-            task_id="stop_if_dry_run", python_callable=not_dry_run, op_args=["{{ params.dry_run }}"]
-        )
         flags_off = SetDeployFlagsOperator(
             task_id="flags_off",
             flags={
@@ -91,14 +81,15 @@ def build(env: str, cfg: dict) -> DAG:
         )
         if dest.get("redeploy_dag_id"):
             # Imported only for entries that use it: the module is slow to import at every parse.
-            from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+            from airflow_provider_bio.operators.redeploy import RedeployOperator
 
             recreate = [
-                TriggerDagRunOperator(
+                RedeployOperator(
                     task_id="redeploy",
                     trigger_dag_id=dest["redeploy_dag_id"],
                     wait_for_completion=True,
                     poke_interval=60,
+                    **preview,
                 )
             ]
         else:
@@ -110,6 +101,7 @@ def build(env: str, cfg: dict) -> DAG:
                     aws_conn_id=source["aws_conn_id"],
                     dest_aws_conn_id=dest["aws_conn_id"],
                     protected=protected["tables"],
+                    **preview,
                 ),
                 RecreateSearchDomainsOperator(
                     task_id="recreate_domains",
@@ -138,6 +130,7 @@ def build(env: str, cfg: dict) -> DAG:
             protected_accounts=protected["accounts"],
             retries=3,
             **copy,
+            **preview,
         )
         skip_sync = ShortCircuitOperator(
             task_id="sync_documents_wanted",
@@ -154,6 +147,7 @@ def build(env: str, cfg: dict) -> DAG:
             aws_conn_id=source["aws_conn_id"],
             dest_aws_conn_id=dest["aws_conn_id"],
             retries=5,
+            **preview,
         )
         streams_on = ToggleStreamProcessorsOperator(
             task_id="streams_on",
@@ -177,7 +171,7 @@ def build(env: str, cfg: dict) -> DAG:
             task_id="migrate_on", flags={"migrate": "true"}, deploy_table=dest["deploy_table"], **lower
         )
 
-        chain(preview_reset, proceed, flags_off, reset, *recreate, streams_off)
+        chain(flags_off, reset, *recreate, streams_off)
         streams_off >> [copy_table, skip_sync]
         skip_sync >> sync_documents
         [copy_table, sync_documents] >> streams_on >> drained >> flags_on

@@ -161,10 +161,17 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
     :param destination_table: the table to create. (templated)
     :param dest_aws_conn_id: the destination's connection, when another account. (templated)
     :param protected: shell patterns never recreated (default ``("*prod*",)``).
+    :param dry_run: report the shape the table would be created with; create nothing. (templated)
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "source_table", "destination_table", "dest_aws_conn_id")
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "source_table",
+        "destination_table",
+        "dest_aws_conn_id",
+        "dry_run",
+    )
 
     def __init__(
         self,
@@ -173,9 +180,11 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
         destination_table: str,
         dest_aws_conn_id: str | None = None,
         protected: Sequence[str] = ("*prod*",),
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.source_table = source_table
         self.destination_table = destination_table
         self.dest_aws_conn_id = dest_aws_conn_id
@@ -197,6 +206,10 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
         )
         if self.dest_aws_conn_id in (None, self.aws_conn_id) and self.destination_table == self.source_table:
             raise ValueError("destination_table is the source table")
+        if self.dry_run:
+            shape = table_shape(source.describe_table(TableName=self.source_table)["Table"])
+            self.log.info("dry run: once deleted, would create %s empty, shaped %s", self.destination_table, shape)
+            return {"dry_run": True, "would_create": self.destination_table, "shape": shape}
         try:
             destination.describe_table(TableName=self.destination_table)
             self.log.info("%s exists already: left as it is", self.destination_table)

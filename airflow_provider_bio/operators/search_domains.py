@@ -29,10 +29,11 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
     :param domain_shapes: CreateDomain arguments (without ``DomainName``) by domain name. (templated)
     :param protected: shell patterns never recreated (default ``("*prod*",)``).
     :param timeout_seconds: how long to wait for the domains (creating one takes 15-30 minutes).
+    :param dry_run: report which domains exist now and which would be created; create nothing. (templated)
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "domains", "domain_shapes")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "domains", "domain_shapes", "dry_run")
 
     def __init__(
         self,
@@ -41,9 +42,11 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
         domain_shapes: Mapping[str, dict[str, Any]],
         protected: Sequence[str] = ("*prod*",),
         timeout_seconds: float = 3600.0,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.domains = domains
         self.domain_shapes = domain_shapes
         self.protected = protected
@@ -53,10 +56,17 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
     def _hook_parameters(self) -> dict[str, Any]:
         return {**super()._hook_parameters, "client_type": "opensearch"}
 
-    def execute(self, context: Context) -> dict[str, list[str]]:
+    def execute(self, context: Context) -> dict[str, Any]:
         names = list(dict.fromkeys([*self.domains, *self.domain_shapes]))
         _refuse_protected(names, self.protected, "domain")
         opensearch = self.hook.conn
+        if self.dry_run:
+            existing = [name for name in names if _status(opensearch, name) is not None]
+            self.log.info(
+                "dry run: once deleted, would create again %s from the configuration saved before the deletion",
+                existing,
+            )
+            return {"dry_run": True, "would_create": existing, "missing": [n for n in names if n not in existing]}
         deadline = time.monotonic() + self.timeout_seconds
         created, unknown = [], []
         for name in names:

@@ -41,7 +41,7 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "function_names", "regions", "table")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "function_names", "regions", "table", "dry_run")
 
     def __init__(
         self,
@@ -51,20 +51,24 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
         enabled: bool,
         table: str | None = None,
         timeout_seconds: float = 600.0,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.function_names = function_names
         self.regions = regions
         self.enabled = enabled
         self.table = table
         self.timeout_seconds = timeout_seconds
 
-    def execute(self, context: Context) -> list[str]:
+    def execute(self, context: Context) -> list[str] | dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
 
         if not self.function_names or not self.regions:
             raise ValueError("function_names and regions must both name at least one entry")
+        if self.dry_run:
+            return self._preview()
         toggled = []
         for region in self.regions:
             client = LambdaHook(**(self._hook_parameters | {"region_name": region})).conn
@@ -82,6 +86,19 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
             )
         self.log.info("%s %d mappings: %s", SETTLED[self.enabled], len(toggled), toggled)
         return toggled
+
+    def _preview(self) -> dict[str, Any]:
+        """The mappings a real run would toggle; with ``table``, those it would move to the table's
+        current stream (after the table is recreated every one of them reads an old stream)."""
+        from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
+
+        found = []
+        for region in self.regions:
+            client = LambdaHook(**(self._hook_parameters | {"region_name": region})).conn
+            for function in self.function_names:
+                found += [f"{region}:{function}:{m['UUID']}" for m in _mappings(client, function)]
+        self.log.info("dry run: would %s %d mappings: %s", "enable" if self.enabled else "disable", len(found), found)
+        return {"dry_run": True, "would_toggle": found}
 
     def _describe_table(self, region: str) -> dict[str, Any] | None:
         """The table's description in ``region``; ``None`` when it does not exist there."""

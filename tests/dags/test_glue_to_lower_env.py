@@ -16,8 +16,6 @@ from tests.support.botocore_events import recorded_calls
 from tests.support.iam import allowed, load_policy, needed_by_any_service
 
 ORDER = [
-    "preview_reset",
-    "stop_if_dry_run",
     "flags_off",
     "delete_persistence",
     "recreate_table",

@@ -104,3 +104,13 @@ def test_protected_targets_are_refused_before_any_aws_call():
                 task_id="c", source_table="a", destination_table="efcms-prod-beta", aws_conn_id=None
             ).execute({})
     assert calls == []
+
+
+def test_a_dry_run_of_the_redeploy_triggers_nothing():
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    operator = RedeployOperator(
+        task_id="redeploy", trigger_dag_id="deploy_test", wait_for_completion=True, dry_run=True
+    )
+    assert "dry_run" in operator.template_fields
+    assert operator.execute({}) == {"dry_run": True, "would_trigger": "deploy_test"}
