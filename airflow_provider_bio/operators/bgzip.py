@@ -279,11 +279,12 @@ class BgzipBatchOperator(AwsLateHookOperator):
             self.log.info("Terminated Batch job %s", self.job_id)
 
     def _location(self, context: Context, kind: str) -> tuple[str, str]:
-        """Bucket and key of this task instance's manifest or report (one per run, task and map index)."""
+        """Bucket and key of this task instance's manifest or report: one per DAG, run, task and map
+        index, so DAGs sharing a work location and a schedule never read each other's."""
         location = parse_s3_uri(self.work_location or "", "work_location")
         map_index = getattr(context.get("ti"), "map_index", -1)
         name = self.task_id if map_index in (None, -1) else f"{self.task_id}-{map_index}"
-        return location.bucket, f"{location.prefix}{kind}/{context['run_id']}/{name}.json"
+        return location.bucket, f"{location.prefix}{kind}/{self.dag_id}/{context['run_id']}/{name}.json"
 
     def _submit(self, context: Context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook

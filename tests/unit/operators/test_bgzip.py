@@ -25,7 +25,7 @@ from tests.support.botocore_events import client_events, recorded_calls
 REGION = "us-west-2"
 DATA, WORK = "bio-index-data", "bio-index-work"
 QUEUE, DEFINITION = "bgzip-job-queue", "bgzip-worker"
-REPORT_KEY = "bgzip/reports/manual__2026-11-21T05:00:00+00:00/compress.json"
+REPORT_KEY = "bgzip/reports/adhoc_airflow/manual__2026-11-21T05:00:00+00:00/compress.json"  # no DAG: Airflow's id
 
 
 @pytest.fixture
@@ -215,3 +215,13 @@ def test_an_empty_chunk_reports_no_files_and_calls_no_aws(aws) -> None:
         result = operator(keys=[]).execute(make_context())
     assert (result["files"], result["done"], result["failed"], result["job_id"]) == (0, 0, 0, None)
     assert calls == []
+
+
+def test_two_dags_sharing_a_work_location_keep_their_reports_apart(aws) -> None:
+    from airflow.sdk import DAG
+
+    keys = []
+    for dag_id in ("bioindex_compress", "bioindex_compress_copy"):
+        with DAG(dag_id=dag_id, schedule=None):
+            keys.append(operator()._location(make_context(), "reports")[1])
+    assert keys[0] != keys[1] and "/bioindex_compress/" in keys[0] and "/bioindex_compress_copy/" in keys[1]
