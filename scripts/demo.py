@@ -72,12 +72,19 @@ def glue_to_demo(env: dict[str, str], endpoint: str, home: str) -> int:
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION, **keys)
     items = dynamodb.scan(TableName=LOWER_ENV_DEMO["destination"]["table"])["Items"]
     raw = sum(json.dumps(item).count("@court.gov") + json.dumps(item).count("@home.org") for item in items)
+    stream = dynamodb.describe_table(TableName=LOWER_ENV_DEMO["destination"]["table"])["Table"]["LatestStreamArn"]
+    mappings = boto3.client("lambda", endpoint_url=endpoint, region_name=REGION, **keys).list_event_source_mappings()
+    on_new_stream = [m for m in mappings["EventSourceMappings"] if m["EventSourceArn"] == stream]
+    domains = boto3.client("opensearch", endpoint_url=endpoint, region_name=REGION, **keys)
+    restored = [d for d in LOWER_ENV_DEMO["destination"]["search_domains"] if domains.describe_domain(DomainName=d)]
     print(
         f"glue_to_demo: items copied {copied['written']} of {copied['read']} · emails obfuscated "
         f"{copied['emails'] + copied['prefixed']} · raw emails left in the destination {raw} · documents copied "
-        f"{synced['copied']['objects']}, deleted {synced['deleted']['objects']} · {elapsed:.1f} s for the whole DAG run"
+        f"{synced['copied']['objects']}, deleted {synced['deleted']['objects']} · search domains recreated "
+        f"{len(restored)} · stream processors on the new table's stream {len(on_new_stream)} of "
+        f"{len(mappings['EventSourceMappings'])} · {elapsed:.1f} s for the whole DAG run"
     )
-    return 1 if raw else 0
+    return 1 if raw or len(on_new_stream) != len(mappings["EventSourceMappings"]) else 0
 
 
 def bioindex_demo(env: dict[str, str], endpoint: str, home: str) -> int:
