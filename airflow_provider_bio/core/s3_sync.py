@@ -75,6 +75,11 @@ class S3Location:
         return self.bucket == other.bucket and other.prefix.startswith(self.prefix)
 
 
+def has_control_character(key: str) -> bool:
+    """Whether ``key`` holds a C0 control character or DEL, which S3's XML bodies cannot carry as they are."""
+    return any(ord(character) < 0x20 or ord(character) == 0x7F for character in key)
+
+
 def parse_s3_uri(uri: str, field: str) -> S3Location:
     """Parse a sync root the way the CLI reads it: the prefix is a folder, so it ends with ``/``.
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
-from airflow_provider_bio.core.s3_sync import S3Location, S3Object
+from airflow_provider_bio.core.s3_sync import S3Location, S3Object, has_control_character
 
 #: The AWS CLI's defaults: objects above 8 MiB are copied in 8 MiB parts.
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024**2
@@ -64,10 +64,22 @@ class S3SyncHook(S3Hook):
     """S3 calls for :class:`~airflow_provider_bio.operators.s3_sync.S3SyncOperator`."""
 
     def iter_objects(self, root: S3Location, page_size: int = 1000) -> Iterator[S3Object]:
-        """List every object under ``root`` in key order, with keys relative to it."""
+        """List every object under ``root`` in key order, with keys relative to it.
+
+        Keys are asked for URL-encoded, as the AWS CLI does: S3 writes them raw into its XML
+        otherwise, where control characters are invalid or (``\\r``) turned into others.
+        """
         cut = len(root.prefix)
-        for item in self.iter_file_metadata(prefix=root.prefix, bucket_name=root.bucket, page_size=page_size):
-            yield S3Object(item["Key"][cut:], item["Size"], item["LastModified"])
+        pages = (
+            self.get_conn()
+            .get_paginator("list_objects_v2")
+            .paginate(
+                Bucket=root.bucket, Prefix=root.prefix, EncodingType="url", PaginationConfig={"PageSize": page_size}
+            )
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield S3Object(unquote(item["Key"])[cut:], item["Size"], item["LastModified"])
 
     def _readable_tags(self, client: Any, bucket: str, key: str) -> str | None:
         """The object's tags as a ``Tagging`` argument, or None when it has none or they are not readable."""
@@ -171,13 +183,27 @@ class S3SyncHook(S3Hook):
             body.close()
 
     def delete_keys(self, root: S3Location, keys: list[str]) -> dict[str, str]:
-        """Delete up to 1,000 relative keys in one DeleteObjects call; return key -> error for each failure."""
+        """Delete up to 1,000 relative keys; return key -> error for each failure.
+
+        One DeleteObjects call for the keys an XML body can carry; a key holding a control
+        character (which XML 1.0 forbids, or turns ``\\r`` into ``\\n``) is deleted on its own
+        with DeleteObject, as the AWS CLI deletes every key.
+        """
         client = self.get_conn()
-        answer = client.delete_objects(
-            Bucket=root.bucket, Delete={"Objects": [{"Key": root.prefix + key} for key in keys], "Quiet": True}
-        )
-        cut = len(root.prefix)
-        return {error["Key"][cut:]: f"{error['Code']}: {error['Message']}" for error in answer.get("Errors", [])}
+        batched = [key for key in keys if not has_control_character(root.prefix + key)]
+        failed: dict[str, str] = {}
+        if batched:
+            answer = client.delete_objects(
+                Bucket=root.bucket, Delete={"Objects": [{"Key": root.prefix + key} for key in batched], "Quiet": True}
+            )
+            cut = len(root.prefix)
+            failed = {error["Key"][cut:]: f"{error['Code']}: {error['Message']}" for error in answer.get("Errors", [])}
+        for key in (key for key in keys if has_control_character(root.prefix + key)):
+            try:
+                client.delete_object(Bucket=root.bucket, Key=root.prefix + key)
+            except ClientError as error:
+                failed[key] = f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')}"
+        return failed
 
     @staticmethod
     def _carried(answer: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -32,8 +33,20 @@ SOURCE = {
     "newer.txt": b"new",
     "same.pdf": b"same",
     "tmp/scratch.pdf": b"scratch",
+    # Control characters: S3 lists them raw in XML unless asked for URL-encoded keys, and a
+    # DeleteObjects body cannot carry them; the CLI lists URL-encoded and deletes one by one.
+    "ctrl\x01start.pdf": b"ctrl",
+    "carriage\rreturn.pdf": b"cr",
+    "tab\tand\x7fdel.pdf": b"tab",
 }
-DEST_BEFORE_SOURCE = {"changed-size.pdf": b"old", "newer.txt": b"old", "stale.pdf": b"stale", "stale.txt": b"x"}
+DEST_BEFORE_SOURCE = {
+    "changed-size.pdf": b"old",
+    "newer.txt": b"old",
+    "stale.pdf": b"stale",
+    "stale.txt": b"x",
+    "stale\x02ctrl.pdf": b"stale",
+    "stale\rcarriage.pdf": b"stale",
+}
 DEST_AFTER_SOURCE = {"same.pdf": b"same"}
 CASES = {
     "plain": [],
@@ -61,10 +74,11 @@ def _fill(s3, bucket, objects):
 
 def _state(s3, bucket):
     found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, EncodingType="url"):
         for item in page.get("Contents", []):
-            answer = s3.get_object(Bucket=bucket, Key=item["Key"])
-            found[item["Key"]] = (item["Size"], answer["Body"].read(), answer["ContentType"])
+            key = unquote(item["Key"])
+            answer = s3.get_object(Bucket=bucket, Key=key)
+            found[key] = (item["Size"], answer["Body"].read(), answer["ContentType"])
     return found
 
 
