@@ -15,7 +15,9 @@ number of keys. The rules follow the AWS CLI's ``sync``:
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -171,3 +173,56 @@ def _ordered(objects: Iterable[S3Object], side: str) -> Iterator[S3Object]:
             raise ValueError(f"{side} listing is not in key order: {previous!r} then {obj.key!r}")
         previous = obj.key
         yield obj
+
+
+class SpooledPlan:
+    """A plan listed once and kept on disk, so a delete sync decides and deletes from one listing.
+
+    Iterating spools every step to a temporary file while counting what the safety rules need;
+    iterating again reads the same steps back. Memory stays flat; the disk holds about 100
+    bytes a key.
+
+    :param steps: the plan, as :func:`plan_sync` yields it.
+    """
+
+    def __init__(self, steps: Iterable[Step]) -> None:
+        self.sources = self.deletes = self.destination_objects = 0
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed with the plan)
+        for step in steps:
+            if step.action == DELETE:
+                self.deletes += 1
+                self.destination_objects += 1
+            else:
+                self.sources += 1
+                self.destination_objects += step.reason != "missing"
+            obj = step.obj
+            row = [step.action, step.key, step.reason, obj.key, obj.size, obj.last_modified.isoformat()]
+            self._file.write(json.dumps(row) + "\n")
+
+    def __iter__(self) -> Iterator[Step]:
+        self._file.seek(0)
+        for line in self._file:
+            action, key, reason, obj_key, size, modified = json.loads(line)
+            yield Step(action, key, S3Object(obj_key, size, datetime.fromisoformat(modified)), reason)
+
+    def __enter__(self) -> SpooledPlan:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def delete_refusal(
+        self, source_uri: str, destination_uri: str, *, allow_empty_source: bool, max_delete_fraction: float
+    ) -> str | None:
+        """Why a delete sync of this plan must not run, or ``None`` when it may."""
+        if self.sources == 0 and not allow_empty_source:
+            return (
+                f"source {source_uri} lists no objects (after filters): a delete sync would empty "
+                f"{destination_uri}; pass allow_empty_source=True if that is intended"
+            )
+        if self.deletes > max_delete_fraction * self.destination_objects:
+            return (
+                f"the sync would delete {self.deletes} of {self.destination_objects} objects in {destination_uri}, "
+                f"over max_delete_fraction={max_delete_fraction}; check the roots, or raise max_delete_fraction"
+            )
+        return None

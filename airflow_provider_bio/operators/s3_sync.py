@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from airflow_provider_bio.core.s3_sync import (
     COPY,
     DELETE,
     S3Location,
+    SpooledPlan,
     Step,
     check_filters,
     parse_s3_uri,
@@ -228,12 +229,40 @@ class S3SyncOperator(AwsLateHookOperator):
             "streamed through the worker" if streamed else "server-side copies",
             ", deleting extra objects" if self.delete else "",
         )
+        # A delete sync decides whether it may run and then runs from one listing, kept on disk:
+        # a source emptied or changed between two listings can never slip past the checks.
+        if not self.delete:
+            return self._sync(plan(), None, source, destination, source_hook, destination_hook, options, streamed)
+        with SpooledPlan(plan()) as steps:
+            refusal = steps.delete_refusal(
+                source.uri,
+                destination.uri,
+                allow_empty_source=self.allow_empty_source,
+                max_delete_fraction=self.max_delete_fraction,
+            )
+            return self._sync(steps, refusal, source, destination, source_hook, destination_hook, options, streamed)
+
+    def _sync(
+        self,
+        steps: Iterable[Step],
+        refusal: str | None,
+        source: S3Location,
+        destination: S3Location,
+        source_hook: S3SyncHook,
+        destination_hook: S3SyncHook,
+        options: CopyOptions,
+        streamed: bool,
+    ) -> dict[str, Any]:
+        """Preview or run the plan; a refused delete sync fails, its dry run too, with the same reason."""
         if self.dry_run:
-            return self._dry_run(plan())
-        if self.delete:
-            self._refuse_unsafe_delete(plan(), source, destination)
+            preview = self._dry_run(iter(steps))
+            if refusal:
+                raise RuntimeError(f"dry run: the sync would be refused: {refusal}")
+            return preview
+        if refusal:
+            raise RuntimeError(refusal)
         started = time.monotonic()
-        result = self._run(plan(), source, destination, source_hook, destination_hook, options, streamed)
+        result = self._run(iter(steps), source, destination, source_hook, destination_hook, options, streamed)
         summary = self._summary(result, time.monotonic() - started)
         if result.failed.objects:
             for error in result.errors:
@@ -243,27 +272,6 @@ class S3SyncOperator(AwsLateHookOperator):
                 f"rerun to retry only those: {[e['key'] for e in result.errors[:20]]}"
             )
         return summary
-
-    def _refuse_unsafe_delete(self, steps: Iterator[Step], source: S3Location, destination: S3Location) -> None:
-        """Count a delete sync's plan and refuse it, before any write, when it is unsafe."""
-        sources = deletes = destination_objects = 0
-        for step in steps:
-            if step.action == DELETE:
-                deletes += 1
-                destination_objects += 1
-            else:
-                sources += 1
-                destination_objects += step.reason != "missing"
-        if sources == 0 and not self.allow_empty_source:
-            raise RuntimeError(
-                f"source {source.uri} lists no objects (after filters): a delete sync would empty "
-                f"{destination.uri}; pass allow_empty_source=True if that is intended"
-            )
-        if deletes > self.max_delete_fraction * destination_objects:
-            raise RuntimeError(
-                f"the sync would delete {deletes} of {destination_objects} objects in {destination.uri}, over "
-                f"max_delete_fraction={self.max_delete_fraction}; check the roots, or raise max_delete_fraction"
-            )
 
     def _dry_run(self, steps: Iterator[Step]) -> dict[str, Any]:
         planned: dict[str, list[str]] = {COPY: [], DELETE: []}

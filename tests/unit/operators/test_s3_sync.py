@@ -189,6 +189,50 @@ def test_unsafe_delete_syncs_are_refused_before_any_write(s3, setup, kwargs, mes
     assert sorted(state(s3, DST)) == sorted(setup["dst"])
 
 
+@pytest.mark.parametrize(
+    ("setup", "kwargs", "message"),
+    [
+        ({"dst": ["a", "b"]}, {}, "lists no objects"),
+        ({"src": ["a"], "dst": ["a", "b", "c", "d"]}, {"max_delete_fraction": 0.5}, "would delete 3 of 4"),
+    ],
+)
+def test_a_dry_run_of_a_refused_delete_sync_says_it_would_be_refused(s3, setup, kwargs, message):
+    for key in setup.get("src", []):
+        put(s3, SRC, key)
+    for key in setup.get("dst", []):
+        put(s3, DST, key)
+    with (
+        recorded_calls() as calls,
+        pytest.raises(RuntimeError, match=f"dry run: the sync would be refused: .*{message}"),
+    ):
+        sync(delete=True, dry_run=True, **kwargs)
+    assert writes(calls) == []
+
+
+def test_a_delete_sync_decides_and_deletes_from_one_listing(s3):
+    """The source emptied between a first listing (checked) and a second (acted on) emptied the destination."""
+    from tests.support.botocore_events import client_events
+
+    for key in ("a", "b", "c"):
+        put(s3, SRC, key)
+        put(s3, DST, key)
+    put(s3, DST, "stale")
+    listings = []
+
+    def source_vanishes_after_its_first_listing(params, **_):
+        listings.append(params["Bucket"])
+        if params["Bucket"] == SRC and listings.count(SRC) == 1:
+            return  # the first listing sees the source whole
+        if params["Bucket"] == SRC:
+            for key in ("a", "b", "c"):
+                s3.delete_object(Bucket=SRC, Key=key)
+
+    with client_events({"before-parameter-build.s3.ListObjectsV2": source_vanishes_after_its_first_listing}):
+        sync(delete=True, max_delete_fraction=0.5)
+    assert listings.count(SRC) == 1 and listings.count(DST) == 1
+    assert sorted(state(s3, DST)) == ["a", "b", "c"]
+
+
 def test_an_empty_source_may_empty_the_destination_when_asked(s3):
     put(s3, DST, "a")
     sync(delete=True, allow_empty_source=True, max_delete_fraction=1)
