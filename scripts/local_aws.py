@@ -34,6 +34,10 @@ DEMO_INPUT = {
     "concurrency": 50,
     "skip": [],
 }
+#: The demo's obfuscation secret (the HMAC key of the email pseudonyms), a stand-in for the one
+#: production keeps in an Airflow Variable; ``make demo`` and ``make airflow`` set it unless given.
+DEMO_OBFUSCATION_SECRET = "demo-only-obfuscation-secret-never-use-it-elsewhere"
+OBFUSCATION_SECRET_VARIABLE = "lower_env_obfuscation_secret"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -157,7 +161,15 @@ def airflow_environment(airflow_home: str, repo: str, api_port: int = 8080) -> d
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        **obfuscation_secret_environment(),
     }
+
+
+def obfuscation_secret_environment() -> dict[str, str]:
+    """The Airflow Variable of the obfuscation secret as an environment variable (the caller's own
+    ``AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET`` if set, else the demo's)."""
+    name = f"AIRFLOW_VAR_{OBFUSCATION_SECRET_VARIABLE.upper()}"
+    return {name: os.environ.get(name) or DEMO_OBFUSCATION_SECRET}
 
 
 #: A glue_to_<env> configuration entry for the local world below (local copy engine, one region).
@@ -174,7 +186,12 @@ LOWER_ENV_DEMO = {
         "table_versions": {"source": "alpha", "destination": "alpha"},
     },
     "streams": {"functions": ["streams_demo_blue"], "regions": [REGION], "steady_seconds": 0},
-    "copy": {"engine": "local", "obfuscation_domain": "example.com", "scan_segments": 2},
+    "copy": {
+        "engine": "local",
+        "obfuscation_domain": "example.com",
+        "obfuscation_secret_variable": OBFUSCATION_SECRET_VARIABLE,
+        "scan_segments": 2,
+    },
     "protected": {"tables": ["*prod*"], "accounts": []},
 }
 

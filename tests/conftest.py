@@ -22,6 +22,8 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-west-2",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        # The obfuscation secret the copies need (the Airflow Variable lower_env_obfuscation_secret).
+        "AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET": "tests-only-obfuscation-secret-0123456789",
     }
 )
 for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 #: BatchWriteItem takes at most 25 puts.
 BATCH_SIZE = 25
@@ -46,12 +47,30 @@ class DynamoCopyHook(AwsBaseHook):
         for page in pages:
             yield page.get("Items", [])
 
-    def write_batch(self, table: str, items: list[dict[str, Any]], base_delay: float = 0.05) -> None:
+    def write_batch(
+        self, table: str, items: list[dict[str, Any]], base_delay: float = 0.05
+    ) -> list[tuple[dict[str, Any], str]]:
         """Put up to 25 items, re-sending UnprocessedItems with exponential backoff and jitter.
 
+        DynamoDB refuses a whole batch when one of its items is refused (over 400 KB, say): the
+        batch is then sent again one item at a time, so every other item is still written.
+
+        :return: the items DynamoDB refused, each with its reason.
         :raises RuntimeError: when items are still unprocessed after ``MAX_BATCH_ATTEMPTS``.
         """
         client = self.get_conn()
+        try:
+            self._put_until_processed(client, table, items, base_delay)
+        except client.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            if len(items) == 1:
+                return [(items[0], err.response["Error"].get("Message", "ValidationException"))]
+            return [refused for item in items for refused in self.write_batch(table, [item], base_delay)]
+        return []
+
+    @staticmethod
+    def _put_until_processed(client: Any, table: str, items: list[dict[str, Any]], base_delay: float) -> None:
         requests = [{"PutRequest": {"Item": item}} for item in items]
         for attempt in range(MAX_BATCH_ATTEMPTS):
             answer = client.batch_write_item(RequestItems={table: requests})
@@ -74,3 +93,23 @@ class DynamoCopyHook(AwsBaseHook):
         except client.exceptions.ResourceNotFoundException:
             return None
         return {"name": table, "id": description.get("TableId"), "created": str(description.get("CreationDateTime"))}
+
+
+class _PlainDeserializer(TypeDeserializer):
+    """boto3's deserializer, giving binary values as ``bytes`` (not its ``Binary`` wrapper)."""
+
+    def _deserialize_b(self, value: bytes) -> bytes:
+        return bytes(value)
+
+
+_DESERIALIZER, _SERIALIZER = _PlainDeserializer(), TypeSerializer()
+
+
+def to_plain(typed: dict[str, Any]) -> dict[str, Any]:
+    """An item in DynamoDB's typed form as Python values (sets as sets, binary as bytes)."""
+    return {name: _DESERIALIZER.deserialize(value) for name, value in typed.items()}
+
+
+def to_typed(item: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`to_plain`."""
+    return {name: _SERIALIZER.serialize(value) for name, value in item.items()}

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,10 +21,13 @@ from airflow_provider_bio.core import glue_states
 from airflow_provider_bio.core.copy_guard import check_copy_target
 from airflow_provider_bio.core.obfuscation import (
     DEFAULT_EMAIL_KEYS,
-    DEFAULT_PREFIXED_KEYS,
+    MIN_SECRET_BYTES,
     ObfuscationCounts,
     ObfuscationSettings,
+    addresses_outside,
+    item_key,
     obfuscate_item,
+    too_large,
 )
 from airflow_provider_bio.core.resume import Phase, Verdict, fingerprint
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
@@ -35,6 +38,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 #: Task state store key of the Glue run a task started, so a retry reattaches instead of copying twice.
 GLUE_RUN_KEY = "glue_job_run"
 ENGINES = ("local", "glue")
+#: Keys of refused or leaking items named in an error (the log names them all).
+NAMED_IN_ERRORS = 20
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,8 +55,8 @@ class CopyCounts:
     written: int = 0
     transformed: int = 0
     emails: int = 0
-    prefixed: int = 0
-    non_string_emails: int = 0
+    #: items over DynamoDB's 400 KB once obfuscated, or otherwise refused by DynamoDB
+    not_written: int = 0
 
 
 class DynamoGlueCopyOperator(AwsLateHookOperator):
@@ -78,9 +83,13 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
     :param source_table: the table read (with ``aws_conn_id``). (templated)
     :param destination_table: the table written; it must exist. (templated)
     :param obfuscation_domain: domain of the stand-in addresses, e.g. ``example.com``. (templated)
-    :param email_keys: map keys, at any depth, whose string values are emails.
-    :param prefixed_keys: top-level attribute -> prefix after which the value is an email
-        (default ``{"pk": "user-email|"}``).
+    :param obfuscation_secret_variable: the Airflow Variable holding the HMAC secret of the
+        pseudonyms (at least 16 bytes; keep it the same from run to run so joins keep working).
+        The task refuses to run without it. Glue engine: written to the SSM SecureString
+        ``glue_secret_parameter`` in the source account, which the job reads.
+    :param email_keys: map keys (any depth, any case) whose non-empty strings are replaced whole
+        even when nothing in them is shaped like an address. Every address-shaped substring of
+        every attribute is rewritten whatever its name.
     :param dest_aws_conn_id: the destination's connection when it differs (another account). (templated)
     :param destination_account_id: the destination's account id, checked against ``protected_accounts``.
     :param protected_tables: shell patterns of tables never written (default ``("*prod*",)``).
@@ -89,6 +98,8 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
     :param progress_every_seconds: local engine: seconds between two progress lines in the log.
     :param engine: ``local`` or ``glue``.
     :param glue_job_name: glue engine: the job's name.
+    :param glue_secret_parameter: glue engine: the SSM parameter (SecureString) the secret is
+        written to and the job reads (default ``/<glue_job_name>/obfuscation-secret``).
     :param script_location: glue engine: ``s3://bucket/prefix/`` holding the script, the core zip
         and the runs' results.
     :param update_job_definition: glue engine: upload the script and create or update the job first.
@@ -126,8 +137,8 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         source_table: str,
         destination_table: str,
         obfuscation_domain: str,
+        obfuscation_secret_variable: str = "lower_env_obfuscation_secret",
         email_keys: Sequence[str] = DEFAULT_EMAIL_KEYS,
-        prefixed_keys: Mapping[str, str] | None = None,
         dest_aws_conn_id: str | None = None,
         destination_account_id: str | None = None,
         protected_tables: Sequence[str] = ("*prod*",),
@@ -136,6 +147,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         progress_every_seconds: float = 30.0,
         engine: str = "local",
         glue_job_name: str | None = None,
+        glue_secret_parameter: str | None = None,
         script_location: str | None = None,
         update_job_definition: bool = False,
         job_role_arn: str | None = None,
@@ -156,8 +168,8 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         self.source_table = source_table
         self.destination_table = destination_table
         self.obfuscation_domain = obfuscation_domain
+        self.obfuscation_secret_variable = obfuscation_secret_variable
         self.email_keys = tuple(email_keys)
-        self.prefixed_keys = dict(DEFAULT_PREFIXED_KEYS if prefixed_keys is None else prefixed_keys)
         self.dest_aws_conn_id = dest_aws_conn_id
         self.destination_account_id = destination_account_id
         self.protected_tables = protected_tables
@@ -166,6 +178,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         self.progress_every_seconds = progress_every_seconds
         self.engine = engine
         self.glue_job_name = glue_job_name
+        self.glue_secret_parameter = glue_secret_parameter or f"/{glue_job_name}/obfuscation-secret"
         self.script_location = script_location
         self.update_job_definition = update_job_definition
         self.job_role_arn = job_role_arn
@@ -206,15 +219,82 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
                 raise ValueError("update_job_definition needs job_role_arn, the role the Glue job runs as")
             if not 0 < self.write_throughput_percent <= 1.5:
                 raise ValueError("write_throughput_percent must be in (0, 1.5]")
-        return ObfuscationSettings(self.obfuscation_domain, self.email_keys, self.prefixed_keys)
+        return self._obfuscation_settings()
+
+    def _obfuscation_settings(self) -> ObfuscationSettings:
+        """The transform's settings, with the secret read from its Variable; refuses without one."""
+        from airflow.sdk import Variable
+
+        name = self.obfuscation_secret_variable
+        secret = (Variable.get(name, default=None) or "").encode("utf-8") if name else b""
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"no obfuscation secret: the Airflow Variable {name!r} (obfuscation_secret_variable) must hold a "
+                f"secret of at least {MIN_SECRET_BYTES} bytes, the HMAC key of the pseudonyms; create it once and "
+                f"keep it (e.g. `airflow variables set {name} \"$(python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')\"`, or AIRFLOW_VAR_"
+                f"{(name or 'NAME').upper()}); an unkeyed hash of an address is reversed with a list of addresses"
+            )
+        return ObfuscationSettings(self.obfuscation_domain, self.email_keys, secret)
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings = self._check_arguments()
         if self.dry_run:
             return self._preview()
         if self.engine == "glue":
-            return self._run_glue(context, settings)
-        return self._run_local(settings)
+            result = self._run_glue(context, settings)
+            if "read" not in result:  # not waited for: nothing to check yet
+                return result
+        else:
+            result = self._run_local(settings)
+        return self._check_destination(result)
+
+    def _key_attributes(self) -> tuple[str, ...]:
+        """The source's key attributes, which name an item in logs and errors."""
+        table = self.hook.get_conn().describe_table(TableName=self.source_table)["Table"]
+        return tuple(key["AttributeName"] for key in table["KeySchema"])
+
+    def _check_destination(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Scan the destination for any address outside the stand-in domain (the transform's own
+        matcher) and fail naming the items and attributes (never the address); then fail naming the
+        items too large to write. The count of addresses left is in the result."""
+        from airflow_provider_bio.hooks.dynamodb_copy import DynamoCopyHook, to_plain
+
+        writer = DynamoCopyHook(**(self._hook_parameters | {"aws_conn_id": self._destination_conn_id}))
+        key_attributes = self._key_attributes()
+        domain = self.obfuscation_domain
+        found: list[tuple[str, str]] = []
+
+        def scan(segment: int) -> list[tuple[str, str]]:
+            return [
+                (item_key(item, key_attributes, domain), path)
+                for page in writer.scan_segment(self.destination_table, segment, self.scan_segments)
+                for item in map(to_plain, page)
+                for path in addresses_outside(item, domain)
+            ]
+
+        with ThreadPoolExecutor(max_workers=self.scan_segments, thread_name_prefix="check") as pool:
+            for segment_found in pool.map(scan, range(self.scan_segments)):
+                found.extend(segment_found)
+        result = {**result, "addresses_outside_domain": len(found)}
+        self.log.info("post-copy check of %s: %d addresses outside @%s", self.destination_table, len(found), domain)
+        if found:
+            named = sorted({f"{key} ({path})" for key, path in found})
+            for line in named:
+                self.log.error("address outside @%s left in %s", domain, line)
+            raise RuntimeError(
+                f"{len(found)} addresses outside @{domain} are left in {self.destination_table}, in "
+                f"{len(named)} attributes: {'; '.join(named[:NAMED_IN_ERRORS])}"
+                + (" ..." if len(named) > NAMED_IN_ERRORS else "")
+            )
+        if result.get("not_written"):
+            keys = result.get("not_written_keys", [])
+            raise RuntimeError(
+                f"{result['not_written']} items could not be written, over DynamoDB's 400 KB once obfuscated or "
+                f"refused by DynamoDB (every other item was written): {'; '.join(keys[:NAMED_IN_ERRORS])}"
+                + (" ..." if len(keys) > NAMED_IN_ERRORS else "")
+            )
+        return result
 
     def _preview(self) -> dict[str, Any]:
         """What a real run would copy, read from the source's description; nothing is started or written."""
@@ -251,11 +331,15 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             settings.domain,
         )
         counts = CopyCounts()
+        refused: list[str] = []
+        key_attributes = self._key_attributes()
         lock = threading.Lock()
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.scan_segments, thread_name_prefix="segment") as pool:
             segments = [
-                pool.submit(self._copy_segment, reader, writer, settings, segment, counts, lock)
+                pool.submit(
+                    self._copy_segment, reader, writer, settings, key_attributes, segment, counts, refused, lock
+                )
                 for segment in range(self.scan_segments)
             ]
             last_progress = started
@@ -267,42 +351,52 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             for future in segments:
                 future.result()
         self._log_progress(counts, time.monotonic() - started)
-        if counts.written != counts.read:
+        if counts.written + counts.not_written != counts.read:
             raise RuntimeError(f"read {counts.read} items but wrote {counts.written}: the copy is incomplete")
-        return asdict(counts)
+        return {**asdict(counts), "not_written_keys": sorted(refused)}
 
     def _copy_segment(
         self,
         reader: DynamoCopyHook,
         writer: DynamoCopyHook,
         settings: ObfuscationSettings,
+        key_attributes: tuple[str, ...],
         segment: int,
         counts: CopyCounts,
+        refused: list[str],
         lock: threading.Lock,
     ) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        """Copy one scan segment. An item too large once obfuscated is left out and named (every
+        other item of its batch is written), and so is any item DynamoDB refuses."""
+        from airflow_provider_bio.hooks.dynamodb_copy import to_plain, to_typed
 
-        deserializer, serializer = TypeDeserializer(), TypeSerializer()
         for page in reader.scan_segment(self.source_table, segment, self.scan_segments):
             rewritten = ObfuscationCounts()
             transformed = written = 0
+            left_out: list[str] = []
             for start in range(0, len(page), 25):
                 batch = []
                 for typed in page[start : start + 25]:
-                    item = {key: deserializer.deserialize(value) for key, value in typed.items()}
-                    new_item, item_counts = obfuscate_item(item, settings)
+                    new_item, item_counts = obfuscate_item(to_plain(typed), settings)
                     rewritten.add(item_counts)
-                    transformed += bool(item_counts.emails or item_counts.prefixed)
-                    batch.append({key: serializer.serialize(value) for key, value in new_item.items()})
-                writer.write_batch(self.destination_table, batch)
-                written += len(batch)
+                    transformed += bool(item_counts.emails)
+                    if too_large(new_item):
+                        left_out.append(item_key(new_item, key_attributes, settings.domain))
+                        self.log.error("not written, over 400 KB once obfuscated: %s", left_out[-1])
+                    else:
+                        batch.append(to_typed(new_item))
+                refusals = writer.write_batch(self.destination_table, batch) if batch else []
+                for item, reason in refusals:
+                    left_out.append(item_key(to_plain(item), key_attributes, settings.domain))
+                    self.log.error("not written, DynamoDB refused it (%s): %s", reason, left_out[-1])
+                written += len(batch) - len(refusals)
             with lock:
                 counts.read += len(page)
                 counts.written += written
                 counts.transformed += transformed
                 counts.emails += rewritten.emails
-                counts.prefixed += rewritten.prefixed
-                counts.non_string_emails += rewritten.non_string_emails
+                counts.not_written += len(left_out)
+                refused.extend(left_out)
 
     def _log_progress(self, counts: CopyCounts, seconds: float) -> None:
         self.log.info(
@@ -311,7 +405,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             counts.written,
             counts.written / max(seconds, 1e-9),
             counts.transformed,
-            counts.emails + counts.prefixed,
+            counts.emails,
         )
 
     # -- the Glue engine ---------------------------------------------------------------------------
@@ -344,11 +438,9 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         )
 
     def _glue_arguments(self, settings: ObfuscationSettings, result_uri: str) -> dict[str, str]:
-        obfuscation = {
-            "domain": settings.domain,
-            "email_keys": list(settings.email_keys),
-            "prefixed_keys": dict(settings.prefixed_keys),
-        }
+        """The job's arguments. The secret is not one of them (whoever reads the job run would see
+        it): the job reads it from the SSM SecureString ``--obfuscation_secret_parameter``."""
+        obfuscation = {"domain": settings.domain, "email_keys": list(settings.email_keys)}
         return {
             "--source_table": self.source_table,
             "--destination_table": self.destination_table,
@@ -357,6 +449,8 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             "--write_throughput_percent": str(self.write_throughput_percent),
             "--output_retries": str(self.output_retries),
             "--obfuscation": json.dumps(obfuscation),
+            "--obfuscation_secret_parameter": self.glue_secret_parameter,
+            "--key_attributes": json.dumps(self._key_attributes()),
             "--result_s3_uri": result_uri,
         }
 
@@ -383,7 +477,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
             run_id = remembered.value
         else:
             identity = self._tables_identity()
-            run_id = self._start_glue_run(glue, arguments, result_uri)
+            run_id = self._start_glue_run(glue, arguments, result_uri, settings.secret)
             memory.remember(run_id, world=identity)
         GlueJobRunDetailsLink.persist(
             context=context,
@@ -436,7 +530,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
     def _destination_conn_id(self) -> str | None:
         return self.aws_conn_id if self.dest_aws_conn_id is None else self.dest_aws_conn_id
 
-    def _start_glue_run(self, glue: Any, arguments: dict[str, str], result_uri: str) -> str:
+    def _start_glue_run(self, glue: Any, arguments: dict[str, str], result_uri: str, secret: bytes) -> str:
         """Start a new run of the job, refusing beside an active one; no older result can be read for it."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -461,15 +555,31 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         bucket, key = s3.parse_s3_url(result_uri)
         s3.delete_objects(bucket, [key])  # an earlier run's counts are never taken for this one's
+        self._put_glue_secret(secret)
         run_id = glue.conn.start_job_run(JobName=self.glue_job_name, Arguments=arguments)["JobRunId"]
         self.log.info("Started Glue run %s of %s", run_id, self.glue_job_name)
         return run_id
+
+    def _put_glue_secret(self, secret: bytes) -> None:
+        """Write the secret to the SSM SecureString the job reads (in the account the job runs in)."""
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        ssm = AwsBaseHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, client_type="ssm"
+        ).get_conn()
+        ssm.put_parameter(
+            Name=self.glue_secret_parameter,
+            Value=secret.decode("utf-8"),
+            Type="SecureString",
+            Overwrite=True,
+            Description="HMAC key of the email pseudonyms of the lower-environment copies (airflow-provider-bio)",
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Finish a deferred Glue copy: check the trigger's event, then the job's counts."""
         if not event or event.get("status") != "success":
             raise RuntimeError(f"Glue run of {self.glue_job_name} did not succeed: {event}")
-        return self._glue_result(event["run_id"], self._result_uri(context))
+        return self._check_destination(self._glue_result(event["run_id"], self._result_uri(context)))
 
     def _result_uri(self, context: Context) -> str:
         """Where the job writes its counts: one file per DAG, run and task, so a retry finds it and
@@ -486,7 +596,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         if counts is None or counts.get("glue_job_run_id", run_id) != run_id:
             raise RuntimeError(f"Glue run {run_id} left no counts at {result_uri}: see the run's logs (extra link)")
         self.log.info("Glue run %s: %s", run_id, counts)
-        if counts["written"] != counts["read"]:
+        if counts["written"] + counts.get("not_written", 0) != counts["read"]:
             raise RuntimeError(f"Glue run {run_id} read {counts['read']} items but wrote {counts['written']}")
         return {**counts, "glue_job_run_id": run_id}
 

@@ -1,9 +1,10 @@
 """A stand-in for the Glue copy job: moto records job runs but runs no script.
 
 When a client created inside :func:`glue_copy_job` starts a run, the stand-in does what the
-PySpark script does, with the script's own argument parsing and the shared transform: scan the
-source, obfuscate every item, write the destination, and write the counts (with the run's id,
-as Glue passes ``--JOB_RUN_ID``) to ``--result_s3_uri``.
+PySpark script does, with the script's own functions (argument parsing, reading the secret from
+SSM, the transform with the size limit, the result): scan the source, obfuscate every item, leave
+out and name the items too large to write, write the rest, and write the counts (with the run's
+id, as Glue passes ``--JOB_RUN_ID``) to ``--result_s3_uri``.
 """
 
 from __future__ import annotations
@@ -14,34 +15,37 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from airflow_provider_bio.core.obfuscation import obfuscate_item
+from airflow_provider_bio.hooks.dynamodb_copy import to_plain, to_typed
 from airflow_provider_bio.jobs import dynamo_glue_copy
 from tests.support.botocore_events import client_events
 
 
-def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0) -> dict[str, int]:
+def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0) -> dict[str, Any]:
     """What the Glue script does for one run, on whatever endpoint boto3 reaches (moto in tests).
 
     :param lose: items read but, as a faulty run would, never written.
     """
     parsed = dynamo_glue_copy.parse_arguments([word for pair in arguments.items() for word in pair])
-    settings = dynamo_glue_copy.settings_from(parsed)
+    parsed["job_run_id"] = run_id
+    settings = dynamo_glue_copy.settings_from(parsed, dynamo_glue_copy.read_secret(parsed, boto3.client("ssm")))
     dynamodb = boto3.client("dynamodb")
-    deserializer, serializer = TypeDeserializer(), TypeSerializer()
-    read = written = 0
+    read = written = emails = transformed = 0
+    refused = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=parsed["source_table"]):
         for typed in page["Items"]:
             read += 1
             if read <= lose:
                 continue
-            item, _ = obfuscate_item({k: deserializer.deserialize(v) for k, v in typed.items()}, settings)
-            dynamodb.put_item(
-                TableName=parsed["destination_table"], Item={k: serializer.serialize(v) for k, v in item.items()}
-            )
+            result = dynamo_glue_copy.transform(to_plain(typed), settings)
+            emails += result.emails
+            transformed += bool(result.emails)
+            if result.too_large:
+                refused.append(result)
+                continue
+            dynamodb.put_item(TableName=parsed["destination_table"], Item=to_typed(result.item))
             written += 1
-    counts = {"read": read, "written": written, "glue_job_run_id": run_id}
+    counts = dynamo_glue_copy.result_of(read, written, refused, {"transformed": transformed, "emails": emails}, parsed)
     bucket, _, key = parsed["result_s3_uri"].removeprefix("s3://").partition("/")
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(counts).encode())
     return counts

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 from decimal import Decimal
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from airflow_provider_bio.core.obfuscation import obfuscated_email
 from airflow_provider_bio.hooks import dynamodb_copy
 from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
 from tests.support.airflow_context import make_context
 from tests.support.botocore_events import client_events, http_response, recorded_calls
 
 SOURCE, DESTINATION = "efcms-source-alpha", "efcms-test-alpha"
+SECRET = os.environ["AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET"]  # set by tests/conftest.py
+
+
+def pseudonym(address):
+    """The expected stand-in, computed here: HMAC-SHA256 of the lower-cased address with the secret."""
+    return hmac.new(SECRET.encode(), address.lower().encode(), hashlib.sha256).hexdigest() + "@example.com"
 
 
 def _create(dynamodb, name):
@@ -68,13 +76,14 @@ def _copy(**kwargs):
 def test_every_item_arrives_with_no_raw_email_left(tables):
     result = _copy()
     assert result["read"] == result["written"] == 230
-    assert result["emails"] == 230 * 3 and result["prefixed"] == 77 and result["transformed"] == 230
+    assert result["emails"] == 230 * 3 + 77 and result["transformed"] == 230
+    assert result["addresses_outside_domain"] == 0 and result["not_written"] == 0
     copied = {item["sk"]: item for item in tables.Table(DESTINATION).scan()["Items"]}
     assert len(copied) == 230
     dump = json.dumps(tables.Table(DESTINATION).scan()["Items"], default=repr)
     assert "@court.gov" not in dump and "@mail.org" not in dump and "@y.z" not in dump
     item = copied["item|3"]
-    assert item["pk"] == "user-email|" + obfuscated_email("person3@court.gov", "example.com")
+    assert item["pk"] == "user-email|" + pseudonym("person3@court.gov")
     assert (
         item["contact"]["list"][1] == Decimal(3) and item["flags"] == {"a", "b"} and item["blob"].value == b"\x00\x01"
     )
@@ -117,3 +126,67 @@ def test_scan_pages_are_bounded_so_memory_does_not_follow_the_table(tables):
     scans = [call for call in calls if call.operation == "Scan"]
     assert scans and all(call.params["Limit"] <= 1000 and call.params["ConsistentRead"] for call in scans)
     assert {call.params["Segment"] for call in scans} == {0, 1}
+
+
+def test_no_secret_no_copy_and_no_aws_call(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET")
+    with recorded_calls() as calls, pytest.raises(ValueError) as refused:
+        _copy()
+    message = str(refused.value)
+    assert "lower_env_obfuscation_secret" in message and "obfuscation_secret_variable" in message
+    assert "AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET" in message
+    assert calls == []
+
+
+def test_leaks_of_every_kind_are_rewritten_alike_in_keys_and_gsi_keys(tables):
+    source = tables.Table(SOURCE)
+    source.put_item(
+        Item={
+            "pk": "USER-EMAIL|Jane@Court.gov",
+            "sk": "user-email|jane@court.gov",
+            "gsi1pk": "User-Email|JANE@court.gov",
+            "EMAIL": {"jane@court.gov", "joe@court.gov"},
+            "pendingEmail": ["new@court.gov"],
+            "contactInfo": {"serviceEmail": "svc@court.gov", "joe@home.org": "friend"},
+            "notes": "Call Jane (jane@court.gov) or jörg@bücher.de",
+            "parties": {"x", "p@court.gov"},
+            "blob": b"cc: jane@court.gov",
+        }
+    )
+    _copy(scan_segments=1)
+    jane = pseudonym("jane@court.gov")
+    item = tables.Table(DESTINATION).get_item(Key={"pk": f"USER-EMAIL|{jane}", "sk": f"user-email|{jane}"})["Item"]
+    assert item["gsi1pk"] == f"User-Email|{jane}"
+    assert item["EMAIL"] == {jane, pseudonym("joe@court.gov")} and item["pendingEmail"] == [pseudonym("new@court.gov")]
+    assert item["contactInfo"] == {"serviceEmail": pseudonym("svc@court.gov"), pseudonym("joe@home.org"): "friend"}
+    assert item["notes"] == f"Call Jane ({jane}) or {pseudonym('jörg@bücher.de')}"
+    assert item["parties"] == {"x", pseudonym("p@court.gov")}
+    assert item["blob"].value == f"cc: {jane}".encode()
+
+
+def test_an_item_grown_past_400_kb_is_named_and_the_rest_of_its_batch_written(tables):
+    # 6,000 short addresses: 42 KB in production, about 470 KB once each is a 76-character stand-in.
+    tables.Table(SOURCE).put_item(Item={"pk": "case|big", "sk": "notes|1", "notes": " ".join(["a@b.c"] * 6000)})
+    with pytest.raises(RuntimeError, match=r"1 items could not be written.*pk=case\|big, sk=notes\|1"):
+        _copy(scan_segments=1)  # one segment: the big item shares its batch with 24 others
+    assert tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 230
+
+
+def test_dynamodb_refusing_one_item_does_not_lose_its_batch(tables):
+    hook = dynamodb_copy.DynamoCopyHook(aws_conn_id=None, region_name="us-west-2")
+    items = [{"pk": {"S": f"p{n}"}, "sk": {"S": "s"}} for n in range(5)]
+    items[2]["body"] = {"S": "x" * 410_000}
+    refused = hook.write_batch(DESTINATION, items)
+    assert [item["pk"]["S"] for item, _ in refused] == ["p2"]
+    assert tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 4
+
+
+def test_an_address_left_in_the_destination_fails_the_run_naming_item_and_attribute_only(tables):
+    tables.Table(DESTINATION).put_item(
+        Item={"pk": "case|stale", "sk": "old", "contact": {"emails": ["ok", "Stale.Person@court.gov"]}}
+    )
+    with pytest.raises(RuntimeError) as failed:
+        _copy()
+    message = str(failed.value)
+    assert "1 addresses outside @example.com" in message and "pk=case|stale, sk=old (contact.emails[1])" in message
+    assert "Stale.Person" not in message and "court.gov" not in message

@@ -7,6 +7,8 @@ when a run starts, with the script's own argument parsing and the shared transfo
 from __future__ import annotations
 
 import io
+import json
+import os
 import zipfile
 
 import boto3
@@ -97,7 +99,14 @@ def test_creates_the_job_uploads_the_script_and_passes_the_arguments(aws):
     parsed = dynamo_glue_copy.parse_arguments([word for pair in run["Arguments"].items() for word in pair])
     assert parsed["source_table"] == "efcms-prod-alpha" and parsed["output_retries"] == 35
     assert parsed["destination_role_arn"].endswith(":role/lower-env-writer")
-    assert dynamo_glue_copy.settings_from(parsed).domain == "example.com"
+    ssm = boto3.client("ssm", region_name="us-west-2")
+    secret = dynamo_glue_copy.read_secret(parsed, ssm)
+    assert dynamo_glue_copy.settings_from(parsed, secret).domain == "example.com"
+    # The secret reaches the job through an SSM SecureString, never as an argument of the run.
+    assert secret == os.environ["AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET"].encode()
+    assert parsed["obfuscation_secret_parameter"] == f"/{JOB}/obfuscation-secret"
+    assert ssm.get_parameter(Name=f"/{JOB}/obfuscation-secret")["Parameter"]["Type"] == "SecureString"
+    assert secret.decode() not in json.dumps(run["Arguments"])
 
 
 def test_a_retry_reattaches_to_the_run_it_started(aws):
@@ -153,7 +162,9 @@ def test_a_success_is_not_reused_once_the_destination_was_recreated(aws):
 def test_a_remembered_run_given_other_arguments_is_not_reused(aws):
     store = FakeTaskStateStore()
     _operator(aws).execute(make_context(store))
-    _operator(aws, obfuscation_domain="example.org").execute(make_context(store))
+    # The first run's stand-ins (@example.com) are still there: the post-copy check flags them.
+    with pytest.raises(RuntimeError, match=r"outside @example\.org"):
+        _operator(aws, obfuscation_domain="example.org").execute(make_context(store))
     assert len(aws["started"]) == 2
 
 
