@@ -8,15 +8,15 @@ AWSCLI := $(TOOLS)/awscli/bin/aws
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: env htslib demo test lint bench airflow clean
+.PHONY: env htslib mariadb demo test lint bench airflow clean
 
-env: $(VENV)/.synced $(AWSCLI) htslib
+env: $(VENV)/.synced $(AWSCLI) htslib mariadb
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV) mariadb
 	$(UV) sync --frozen --extra test --compile-bytecode --python $(PYTHON)
 	@touch $@
 
@@ -31,6 +31,15 @@ $(AWSCLI): | $(UV)
 htslib:
 	@command -v bgzip >/dev/null && test -x /usr/bin/time || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tabix time >/dev/null; }
+
+# MariaDB, the server the bio-index's MySQL route is tested against (the tests start their own on
+# 127.0.0.1 with a throw-away data directory), and the client headers, pkg-config and a C compiler
+# the MySQL provider's mysqlclient is built with.
+mariadb:
+	@{ command -v mariadbd || test -x /usr/sbin/mariadbd; } >/dev/null && command -v mariadb-install-db >/dev/null && \
+		command -v mariadb_config >/dev/null && command -v pkg-config >/dev/null && command -v cc >/dev/null || \
+		{ $(SUDO) apt-get update -qq && \
+		  $(SUDO) apt-get install -y -qq mariadb-server libmariadb-dev pkg-config gcc >/dev/null; }
 
 demo: env
 	$(VENV)/bin/python -m scripts.demo

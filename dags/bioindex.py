@@ -23,15 +23,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, TriggerRule
 
 from airflow_provider_bio.core.bioindex_plan import FIELDS
-from airflow_provider_bio.operators.bgzip import BgzipBatchOperator
-from airflow_provider_bio.operators.bioindex import PlanBioIndexChunksOperator, SetBioIndexCompressedOperator
+from airflow_provider_bio.operators.bioindex import (
+    BioIndexBgzipOperator,
+    PlanBioIndexChunksOperator,
+    ReleaseBioIndexLocksOperator,
+    SetBioIndexCompressedOperator,
+)
 
 CONFIG = json.loads(Path(os.environ.get("BIOINDEX_CONFIG", Path(__file__).with_name("bioindex.json"))).read_text())
 DEFAULTS = {"bucket": CONFIG["bucket"], "indexes": CONFIG["indexes"]}
 AWS = {"aws_conn_id": CONFIG.get("aws_conn_id", "aws_default")}
+#: How long an index's lock lasts unless its run takes it again (every step does).
+LOCK = {"lock_ttl_seconds": float(CONFIG.get("lock_hours", 24)) * 3600}
 WORKER = {
     **AWS,
     "bucket": "{{ params.bucket }}",
@@ -42,6 +48,7 @@ WORKER = {
     "workers": CONFIG.get("workers", 8),
     "map_index_template": "{{ task.chunk_label }}",
     "retries": 3,
+    **LOCK,
 }
 
 
@@ -77,32 +84,57 @@ def mark(task_id: str, compressed: bool) -> SetBioIndexCompressedOperator:
         compressed=compressed,
         bucket="{{ params.bucket }}",
         bioindex_conn_id=CONFIG.get("bioindex_conn_id", "bioindex_default"),
+        served_bucket=CONFIG["bucket"],
+        lock=True,
+        **LOCK,
         **AWS,
         retries=3,
     )
 
 
+def plan_step(direction: str) -> PlanBioIndexChunksOperator:
+    """Validate the conf, take the chosen indexes' locks, and plan the chunks."""
+    return PlanBioIndexChunksOperator(
+        task_id="plan",
+        direction=direction,
+        work_location=CONFIG.get("work_location"),
+        known_indexes=CONFIG["indexes"],
+        served_bucket=CONFIG["bucket"],
+        **LOCK,
+        **AWS,
+    )
+
+
+def release() -> ReleaseBioIndexLocksOperator:
+    """Give back the run's locks however the run went (a teardown: the run's state is its work's)."""
+    task = ReleaseBioIndexLocksOperator(
+        task_id="release_locks",
+        indexes="{{ ti.xcom_pull(task_ids='plan', key='locked') }}",
+        bucket="{{ params.bucket }}",
+        **AWS,
+        retries=3,
+    ).as_teardown()
+    task.trigger_rule = TriggerRule.ALL_DONE  # there is no setup task: run once everything is done
+    return task
+
+
 with bioindex_dag("bioindex_compress", __doc__) as bioindex_compress:
-    plan = PlanBioIndexChunksOperator(
-        task_id="plan", direction="compress", work_location=CONFIG.get("work_location"), **AWS
-    )
-    compress = BgzipBatchOperator.partial(task_id="compress", action="compress", **WORKER).expand_kwargs(plan.output)
-    verify = BgzipBatchOperator.partial(task_id="verify", action="verify", **WORKER).expand_kwargs(plan.output)
+    plan = plan_step("compress")
+    compress = BioIndexBgzipOperator.partial(task_id="compress", action="compress", **WORKER).expand_kwargs(plan.output)
+    verify = BioIndexBgzipOperator.partial(task_id="verify", action="verify", **WORKER).expand_kwargs(plan.output)
     marked = mark("mark_compressed", compressed=True)
-    delete = BgzipBatchOperator.partial(task_id="delete_originals", action="delete-originals", **WORKER).expand_kwargs(
-        plan.output
-    )
-    plan >> compress >> verify >> marked >> delete
+    delete = BioIndexBgzipOperator.partial(
+        task_id="delete_originals", action="delete-originals", **WORKER
+    ).expand_kwargs(plan.output)
+    plan >> compress >> verify >> marked >> delete >> release()
 
 with bioindex_dag("bioindex_decompress", __doc__) as bioindex_decompress:
-    plan = PlanBioIndexChunksOperator(
-        task_id="plan", direction="decompress", work_location=CONFIG.get("work_location"), **AWS
-    )
-    restore = BgzipBatchOperator.partial(
+    plan = plan_step("decompress")
+    restore = BioIndexBgzipOperator.partial(
         task_id="restore", action="decompress", keep_compressed=True, **WORKER
     ).expand_kwargs(plan.output)
     unmarked = mark("mark_uncompressed", compressed=False)
-    remove = BgzipBatchOperator.partial(task_id="delete_compressed", action="decompress", **WORKER).expand_kwargs(
+    remove = BioIndexBgzipOperator.partial(task_id="delete_compressed", action="decompress", **WORKER).expand_kwargs(
         plan.output
     )
-    plan >> restore >> unmarked >> remove
+    plan >> restore >> unmarked >> remove >> release()

@@ -63,10 +63,23 @@ SCHEMA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class IndexTarget:
-    """One bio-index: its name in ``__Indexes`` and its key prefix."""
+    """One bio-index: its name in ``__Indexes``, its key prefix, and the prefixes under it that are not its.
+
+    ``exclude`` holds the prefixes of the other known indexes nested inside ``prefix`` that the
+    run did not select: their files belong to them, and their flags say how they are read.
+    """
 
     name: str
     prefix: str
+    exclude: tuple[str, ...] = ()
+
+    def owns(self, key: str) -> bool:
+        """Whether ``key`` is one of this index's files (under its prefix, not under an excluded one)."""
+        return key.startswith(self.prefix) and not key.startswith(self.exclude)
+
+    def as_entry(self) -> dict[str, Any]:
+        """The ``{"index", "prefix", "exclude"}`` object the marking and locking steps take."""
+        return {"index": self.name, "prefix": self.prefix, "exclude": list(self.exclude)}
 
 
 @dataclass(frozen=True)
@@ -79,12 +92,26 @@ class BioIndexConf:
     dry_run: bool
 
 
-def validate_conf(conf: Mapping[str, Any], *, work_location: str | None = None) -> BioIndexConf:
+def validate_conf(
+    conf: Mapping[str, Any],
+    *,
+    work_location: str | None = None,
+    known: Sequence[Mapping[str, str]] = (),
+    served_bucket: str | None = None,
+) -> BioIndexConf:
     """Check a run conf; select the indexes by include/exclude.
+
+    Each chosen index leaves out the prefixes of the known indexes nested inside it that were
+    not chosen (``IndexTarget.exclude``): their files are theirs, and their flags stay true.
 
     :param conf: the DAG run's conf (Params already merged in).
     :param work_location: ``s3://bucket/prefix/`` where manifests and reports go; it must not lie
         inside an index's prefix, or its ``.json`` files would be taken for the index's.
+    :param known: every index the deployment knows (``{"name", "prefix"}`` each), besides the
+        conf's own ``indexes``: a conf listing fewer indexes still leaves the others' files alone.
+    :param served_bucket: the bucket the bio-index serves its files from (the deployment's
+        ``bucket``); a conf naming another bucket is refused, since the flags this run sets
+        describe the served bucket's files, not a copy's.
     :raises ValueError: naming each bad field and what a valid value looks like.
     """
     from jsonschema import Draft7Validator  # here, so the worker image needs no jsonschema
@@ -105,6 +132,13 @@ def validate_conf(conf: Mapping[str, Any], *, work_location: str | None = None) 
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"indexes: names appear twice: {', '.join(duplicates)}; list each index once")
+    if served_bucket is not None and values["bucket"] != served_bucket:
+        raise ValueError(
+            f"bucket: {values['bucket']} is not the bucket the bio-index serves its files from ({served_bucket}, "
+            "the deployment's bucket in bioindex.json); its flags describe that bucket's files, so a run "
+            f"against {values['bucket']} would mark indexes it did not change. Run against {served_bucket}, "
+            "or run a deployment whose settings (BIOINDEX_CONFIG) name this bucket and its own bio-index"
+        )
     chosen = select_indexes(indexes, values["include"], values["exclude"])
     for first in chosen:
         for second in chosen:
@@ -123,6 +157,14 @@ def validate_conf(conf: Mapping[str, Any], *, work_location: str | None = None) 
                 f"work_location {work_location} lies inside the prefix of {', '.join(inside)}: its manifests would "
                 "be compressed as index files; move work_location outside every index prefix"
             )
+    prefixes = {index.prefix for index in chosen}
+    others = sorted({entry["prefix"] for entry in [*known, *values["indexes"]]} - prefixes)
+    chosen = [
+        IndexTarget(
+            index.name, index.prefix, tuple(p for p in others if p != index.prefix and p.startswith(index.prefix))
+        )
+        for index in chosen
+    ]
     return BioIndexConf(
         values["bucket"], tuple(chosen), math.ceil(values["chunk_gib"] * 2**30), bool(values["dry_run"])
     )

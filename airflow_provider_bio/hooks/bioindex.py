@@ -12,6 +12,22 @@ HTTP_TYPES = ("http", "https")
 #: The bio-index's own query; ``{p}`` is the SQL driver's placeholder.
 SET_COMPRESSED_SQL = "UPDATE __Indexes SET compressed = {p} WHERE name = {p} AND prefix = {p}"
 COUNT_SQL = "SELECT COUNT(*) FROM __Indexes WHERE name = {p} AND prefix = {p}"
+#: The bio-index's column sizes (``__Indexes.name`` is VARCHAR(200), ``prefix`` VARCHAR(1024), both ASCII).
+NAME_CHARS, PREFIX_CHARS = 200, 1024
+
+
+def check_names(index: Any, prefix: Any) -> None:
+    """Refuse an index name or prefix the bio-index could not hold, before any connection.
+
+    :raises ValueError: naming the value and what a valid one looks like.
+    """
+    for what, value, limit in (("index name", index, NAME_CHARS), ("prefix", prefix, PREFIX_CHARS)):
+        if not isinstance(value, str) or not value or len(value) > limit or not value.isascii() or "\0" in value:
+            raise ValueError(
+                f"bad {what} {value!r}: expected 1 to {limit} ASCII characters, as in the bio-index's __Indexes"
+            )
+    if not prefix.endswith("/") or prefix.startswith("/"):
+        raise ValueError(f'bad prefix {prefix!r}: a key prefix such as "genes/" (ending in "/", not starting with it)')
 
 
 class BioIndexHook(BaseHook):
@@ -42,13 +58,27 @@ class BioIndexHook(BaseHook):
         :param index: the index name.
         :param prefix: the index's key prefix.
         :param compressed: True to read ``.gz`` files through their ``.gzi``, False for ``.json``.
-        :raises RuntimeError: the service refused, or no such index row exists.
+        :raises ValueError: a bad index name or prefix (nothing is sent).
+        :raises RuntimeError: the service refused, no such index row exists, or the database failed
+            or the connection was lost (the flag may or may not have changed: setting it again is safe).
         """
+        check_names(index, prefix)
         connection = self.get_connection(self.bioindex_conn_id)
         if connection.conn_type in HTTP_TYPES:
             self._set_over_http(index, prefix, compressed)
         else:
-            self._set_over_sql(connection.get_hook(), index, prefix, compressed)
+            sql_hook = connection.get_hook()
+            try:
+                self._set_over_sql(sql_hook, index, prefix, compressed)
+            except RuntimeError:
+                raise
+            except Exception as error:  # the driver's own errors: OperationalError, InterfaceError...
+                raise RuntimeError(
+                    f"the bio-index database ({connection.conn_type} connection {self.bioindex_conn_id!r}, "
+                    f"{connection.host}:{connection.port}) failed while setting compressed={compressed} for "
+                    f"name={index!r} prefix={prefix!r}: {type(error).__name__}: {error}. The flag may or may not "
+                    "have changed; setting it again is safe once the database answers"
+                ) from error
         self.log.info("Bio-index %s (prefix %s) marked compressed=%s", index, prefix, compressed)
 
     def _set_over_http(self, index: str, prefix: str, compressed: bool) -> None:

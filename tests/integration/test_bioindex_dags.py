@@ -7,7 +7,10 @@ database reached through an Airflow SQL connection, as the MySQL one is in produ
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -28,6 +31,7 @@ INDEXES = [
 ]
 FILES = {f"{index['prefix']}part-{n}.json": n for index in INDEXES[:3] for n in range(2)}
 CONF = {"bucket": BUCKET, "exclude": ["*-test"], "chunk_gib": 0.00001}  # about 10 KiB: several chunks
+ONE_CHUNK = {"chunk_gib": 1}  # a chunk per index: shorter runs where chunking is not the point
 
 
 def lines(seed: int) -> bytes:
@@ -128,6 +132,8 @@ def test_a_failed_mark_leaves_every_original(world) -> None:
     assert run.state == "failed"
     assert states(run)["mark_compressed"] == {"failed"}
     assert set(FILES) <= keys(world["s3"])
+    assert states(run)["release_locks"] == {"success"}  # a teardown: the run stays failed, its locks go
+    assert lock_of(world["s3"], "genes/") is None and lock_of(world["s3"], "variants/") is None
 
 
 def test_decompress_restores_every_original_then_unmarks_then_removes_the_pairs(world) -> None:
@@ -170,3 +176,116 @@ def test_a_conf_only_the_plan_can_judge_fails_it_before_any_aws_call(world, conf
     assert run.state == "failed"
     assert states(run)["plan"] == {"failed"}
     assert calls == []
+
+
+def lock_of(s3, prefix: str) -> dict | None:
+    """The lock object of the index with ``prefix``, as the README documents it."""
+    key = f"_bioindex-locks/{prefix.rstrip('/')}.lock"
+    try:
+        return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def plant_lock(s3, prefix: str, owner: str, expires: float) -> None:
+    key = f"_bioindex-locks/{prefix.rstrip('/')}.lock"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"owner": owner, "expires": expires}).encode())
+
+
+def test_a_nested_index_not_selected_keeps_its_originals_and_its_flag(world) -> None:
+    nested = {"name": "genes-rare", "prefix": "genes/rare/"}
+    with sqlite3.connect(world["database"]) as db:
+        db.execute("INSERT INTO __Indexes VALUES ('genes-rare', 'genes/rare/', 0)")
+    config = json.loads(Path(os.environ["BIOINDEX_CONFIG"]).read_text())
+    Path(os.environ["BIOINDEX_CONFIG"]).write_text(json.dumps(config | {"indexes": [*INDEXES, nested]}))
+    for n in range(2):
+        world["s3"].put_object(Bucket=BUCKET, Key=f"genes/rare/part-{n}.json", Body=lines(10 + n))
+    run = load("bioindex_compress").test(run_conf=CONF | ONE_CHUNK | {"include": ["genes"]})
+    assert run.state == "success"
+    found = keys(world["s3"])
+    assert {"genes/part-0.json.gz", "genes/part-1.json.gz"} <= found
+    assert {"genes/part-0.json", "genes/part-1.json"}.isdisjoint(found)
+    assert {key for key in found if key.startswith("genes/rare/")} == {
+        "genes/rare/part-0.json",
+        "genes/rare/part-1.json",
+    }
+    assert flags(world["database"]) == {"genes": 1, "variants": 0, "genes-test": 0, "empty": 0, "genes-rare": 0}
+    run = load("bioindex_decompress").test(run_conf=CONF | ONE_CHUNK | {"include": ["genes"]})
+    assert run.state == "success"
+    assert {key for key in keys(world["s3"]) if key.startswith("genes/")} == {
+        "genes/part-0.json",
+        "genes/part-1.json",
+        "genes/rare/part-0.json",
+        "genes/rare/part-1.json",
+    }
+
+
+def test_a_run_against_a_bucket_the_bio_index_does_not_serve_is_refused_before_any_call(world) -> None:
+    copy = "dig-bio-index-copy"
+    world["s3"].create_bucket(Bucket=copy, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for key, seed in FILES.items():
+        world["s3"].put_object(Bucket=copy, Key=key, Body=lines(seed))
+    with recorded_calls() as calls:
+        run = load("bioindex_compress").test(run_conf=CONF | {"bucket": copy})
+    assert run.state == "failed"
+    assert states(run)["plan"] == {"failed"}
+    assert calls == []
+    assert {item["Key"] for item in world["s3"].list_objects_v2(Bucket=copy)["Contents"]} == set(FILES)
+    assert set(flags(world["database"]).values()) == {0}
+
+
+def test_a_run_is_refused_while_the_other_dag_holds_the_index_and_nothing_is_written(world) -> None:
+    plant_lock(world["s3"], "genes/", "bioindex_compress/manual__other", time.time() + 3600)
+    plant_lock(world["s3"], "variants/", "bioindex_compress/manual__other", time.time() + 3600)
+    with recorded_calls() as calls:
+        run = load("bioindex_decompress").test(run_conf=CONF)
+    assert run.state == "failed"
+    assert states(run)["plan"] == {"failed"}
+    assert {call.operation for call in calls} == {"GetObject"}  # the lock, read; nothing written
+    assert keys(world["s3"]) == {*FILES, "_bioindex-locks/genes.lock", "_bioindex-locks/variants.lock"}
+    assert lock_of(world["s3"], "genes/")["owner"] == "bioindex_compress/manual__other"  # untouched
+    assert set(flags(world["database"]).values()) == {0}
+
+
+def test_the_holding_run_goes_on_through_a_retry_while_the_other_dag_is_refused(world, monkeypatch) -> None:
+    from airflow_provider_bio.core.index_lock import IndexLock, LockRefused
+
+    verify, seen = BgzipFiles.verify, []
+
+    def verify_failing_once(self, key):
+        if not seen:
+            seen.append(lock_of(world["s3"], "genes/"))
+            other = IndexLock(world["s3"], BUCKET, "bioindex_decompress/manual__other")
+            with pytest.raises(LockRefused, match="locked by bioindex_compress/"):
+                other.hold("genes", "genes/")
+            raise FileFailure("a transient failure: the task is retried")
+        return verify(self, key)
+
+    monkeypatch.setattr(BgzipFiles, "verify", verify_failing_once)
+    dag = load("bioindex_compress")
+    for task in dag.tasks:
+        if task.task_id == "verify":
+            task.partial_kwargs["retries"], task.partial_kwargs["retry_delay"] = 1, timedelta(0)
+    run = dag.test(run_conf=CONF | ONE_CHUNK)
+    assert run.state == "success"
+    assert seen[0]["owner"] == f"bioindex_compress/{run.run_id}"
+    assert seen[0]["expires"] > time.time() + 3600  # a day by default
+    assert flags(world["database"]) == {"genes": 1, "variants": 1, "genes-test": 0, "empty": 0}
+    assert lock_of(world["s3"], "genes/") is None and lock_of(world["s3"], "variants/") is None  # released
+
+
+def test_an_expired_lock_of_a_crashed_run_is_taken_over(world) -> None:
+    plant_lock(world["s3"], "genes/", "bioindex_compress/manual__crashed", time.time() - 1)
+    run = load("bioindex_compress").test(run_conf=CONF | ONE_CHUNK | {"include": ["genes"]})
+    assert run.state == "success"
+    assert flags(world["database"])["genes"] == 1
+    assert lock_of(world["s3"], "genes/") is None
+
+
+def test_a_refused_plan_gives_back_the_locks_it_took(world) -> None:
+    plant_lock(world["s3"], "variants/", "bioindex_compress/manual__other", time.time() + 3600)
+    run = load("bioindex_decompress").test(run_conf=CONF)
+    assert states(run)["plan"] == {"failed"}
+    assert lock_of(world["s3"], "genes/") is None  # taken first, then given back
+    assert lock_of(world["s3"], "variants/")["owner"] == "bioindex_compress/manual__other"
+    assert keys(world["s3"]) == {*FILES, "_bioindex-locks/variants.lock"}

@@ -2,8 +2,8 @@
 
 The container role (``docs/iam/bioindex_bgzip_container.json``) is checked over every worker
 action, a multipart upload and its abort included; Airflow's role
-(``docs/iam/bioindex_bgzip_airflow.json``) over planning and the Batch engine's submit, wait,
-reattach and kill. Calls are recorded under moto.
+(``docs/iam/bioindex_bgzip_airflow.json``) over planning, the index locks (take, check,
+release) and the Batch engine's submit, wait, reattach and kill. Calls are recorded under moto.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import pytest
 from moto import mock_aws
 
 from airflow_provider_bio.jobs import bgzip_worker, s3_objects
-from airflow_provider_bio.operators.bgzip import BgzipBatchOperator
-from airflow_provider_bio.operators.bioindex import PlanBioIndexChunksOperator
+from airflow_provider_bio.operators.bioindex import (
+    BioIndexBgzipOperator,
+    PlanBioIndexChunksOperator,
+    ReleaseBioIndexLocksOperator,
+)
 from tests.support.airflow_context import FakeTaskStateStore, make_context
 from tests.support.batch import WorkerContainer, create_job_queue
 from tests.support.botocore_events import ApiCall, client_events, http_response, recorded_calls
@@ -91,11 +94,13 @@ def test_airflow_role_covers_planning_and_the_batch_engine(aws, airflow_db) -> N
             task_id="plan", direction="compress", work_location=f"s3://{WORK}/{WORK_PREFIX}", **common
         )
         [chunk] = plan.execute(context)
-        task = BgzipBatchOperator(
+        task = BioIndexBgzipOperator(
             task_id="compress",
             action="compress",
             bucket=DATA,
             keys=chunk["keys"],
+            index=chunk["index"],
+            index_prefix=chunk["index_prefix"],
             job_queue=QUEUE,
             job_definition=DEFINITION,
             work_location=f"s3://{WORK}/{WORK_PREFIX}",
@@ -105,7 +110,11 @@ def test_airflow_role_covers_planning_and_the_batch_engine(aws, airflow_db) -> N
         assert task.execute(context)["done"] == 2
         task.execute(context)  # a retry reattaches
         task.on_kill()
+        release = ReleaseBioIndexLocksOperator(
+            task_id="release_locks", indexes=context["ti"].xcoms["locked"], bucket=DATA, **common
+        )
+        assert release.execute(context) == ["g"]
     operations = {(call.service, call.operation) for call in calls}
     assert {("batch", "SubmitJob"), ("batch", "DescribeJobs"), ("batch", "TerminateJob")} <= operations
-    assert {("s3", "ListObjectsV2"), ("s3", "PutObject"), ("s3", "GetObject")} <= operations
+    assert {("s3", "ListObjectsV2"), ("s3", "PutObject"), ("s3", "GetObject"), ("s3", "DeleteObject")} <= operations
     assert_allowed("bioindex_bgzip_airflow", calls)

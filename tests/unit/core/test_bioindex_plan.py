@@ -90,3 +90,17 @@ def test_chunk_labels_name_the_index_count_and_size() -> None:
 def test_keys_must_name_originals(keys, message) -> None:
     with pytest.raises(ValueError, match=message):
         check_keys(keys, "keys")
+
+
+def test_a_chosen_index_leaves_out_known_indexes_nested_in_it_that_were_not_chosen() -> None:
+    known = [{"name": "genes-rare", "prefix": "genes/rare/"}, {"name": "other", "prefix": "other/"}]
+    conf = validate_conf(CONF | {"exclude": ["*-test"]}, known=known)
+    [genes] = conf.indexes
+    assert genes.exclude == ("genes/rare/",)
+    assert genes.owns("genes/a.json") and not genes.owns("genes/rare/a.json")
+
+
+def test_a_bucket_other_than_the_served_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="bucket: dig-bio-index-copy is not the bucket the bio-index serves"):
+        validate_conf(CONF | {"bucket": "dig-bio-index-copy"}, served_bucket="dig-bio-index")
+    assert validate_conf(CONF, served_bucket="dig-bio-index")
