@@ -42,7 +42,10 @@ def build(env: str, cfg: dict) -> DAG:
     """The glue_to_<env> DAG for one configuration entry."""
     source, dest, streams, copy, protected = (cfg[k] for k in ("source", "destination", "streams", "copy", "protected"))
     preview = {"dry_run": "{{ params.dry_run }}"}  # every step previews what it would do, writing nothing
-    lower = {"aws_conn_id": dest["aws_conn_id"], **preview}
+    # Every destructive step asks AWS which account its connection reaches and refuses production's.
+    accounts = {"expected_account": dest.get("account_id"), "protected_accounts": protected["accounts"]}
+    guarded = {"protected": protected["tables"], **accounts, **preview}
+    lower = {"aws_conn_id": dest["aws_conn_id"], **guarded}
     with DAG(
         dag_id=f"glue_to_{env}",
         schedule=cfg["schedule"],
@@ -76,7 +79,6 @@ def build(env: str, cfg: dict) -> DAG:
             task_id="delete_persistence",
             tables=dest["delete_tables"],
             domains=dest["search_domains"],
-            protected=protected["tables"],
             **lower,
         )
         if dest.get("redeploy_dag_id"):
@@ -100,14 +102,12 @@ def build(env: str, cfg: dict) -> DAG:
                     destination_table=dest["table"],
                     aws_conn_id=source["aws_conn_id"],
                     dest_aws_conn_id=dest["aws_conn_id"],
-                    protected=protected["tables"],
-                    **preview,
+                    **guarded,
                 ),
                 RecreateSearchDomainsOperator(
                     task_id="recreate_domains",
                     domains=dest["search_domains"],
                     domain_shapes="{{ ti.xcom_pull(task_ids='delete_persistence').get('domain_shapes', {}) }}",
-                    protected=protected["tables"],
                     **lower,
                 ),
             ]
@@ -125,10 +125,9 @@ def build(env: str, cfg: dict) -> DAG:
             destination_table=dest["table"],
             aws_conn_id=source["aws_conn_id"],
             dest_aws_conn_id=dest["aws_conn_id"],
-            destination_account_id=dest.get("account_id"),
             protected_tables=protected["tables"],
-            protected_accounts=protected["accounts"],
             retries=3,
+            **accounts,
             **copy,
             **preview,
         )
@@ -146,7 +145,9 @@ def build(env: str, cfg: dict) -> DAG:
             max_delete_fraction=1.0,
             aws_conn_id=source["aws_conn_id"],
             dest_aws_conn_id=dest["aws_conn_id"],
+            protected_destinations=protected["tables"],
             retries=5,
+            **accounts,
             **preview,
         )
         streams_on = ToggleStreamProcessorsOperator(
@@ -165,7 +166,8 @@ def build(env: str, cfg: dict) -> DAG:
             poke_interval=60,
             mode="reschedule",
             timeout=6 * 3600,
-            **lower,
+            aws_conn_id=dest["aws_conn_id"],
+            **preview,
         )
         flags_on = SetDeployFlagsOperator(
             task_id="migrate_on", flags={"migrate": "true"}, deploy_table=dest["deploy_table"], **lower

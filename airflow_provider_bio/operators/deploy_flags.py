@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
@@ -16,10 +17,18 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
 
     With ``deploy_table`` each flag is the item ``{pk: name, sk: name, current: value}`` (the
     ``efcms-deploy-<env>`` layout); otherwise each is the String parameter ``<ssm_prefix>/<name>``.
+    Before the first write, and in a dry run too, the guard
+    (:mod:`airflow_provider_bio.operators.guard`) refuses a deploy table or prefix matching
+    ``protected`` (case-insensitively), an undefined connection, and a connection whose real
+    account is protected or not ``expected_account``.
 
     :param flags: flag name -> value, e.g. ``{"migrate": "false"}``. (templated)
     :param deploy_table: the deploy table, or None to use SSM. (templated)
     :param ssm_prefix: the parameters' path prefix when there is no deploy table. (templated)
+    :param protected: shell patterns of deploy tables and prefixes never written, case-insensitive
+        (default ``("*prod*",)``).
+    :param expected_account: the account ``aws_conn_id`` must reach (the environment's ``account_id``).
+    :param protected_accounts: account ids never touched.
     :param dry_run: read each flag's current value and report what would change; write nothing. (templated)
     """
 
@@ -32,6 +41,9 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
         flags: Mapping[str, str],
         deploy_table: str | None = None,
         ssm_prefix: str | None = None,
+        protected: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -40,6 +52,9 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
         self.flags = flags
         self.deploy_table = deploy_table
         self.ssm_prefix = ssm_prefix
+        self.protected = protected
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
 
     @property
     def _hook_parameters(self) -> dict[str, Any]:
@@ -52,6 +67,15 @@ class SetDeployFlagsOperator(AwsLateHookOperator):
             raise ValueError(
                 "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)"
             )
+        guard.check(
+            self,
+            conn_id=self.aws_conn_id,
+            action="set deploy flags in",
+            resources={"deploy table": [self.deploy_table]} if self.deploy_table else {"ssm_prefix": [self.ssm_prefix]},
+            protected=self.protected,
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
         client = self.hook.conn
         if self.dry_run:
             current = {name: self._current(client, name) for name in self.flags}

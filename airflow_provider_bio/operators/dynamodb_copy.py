@@ -18,7 +18,7 @@ from airflow.configuration import conf
 from airflow.providers.amazon.aws.links.glue import GlueJobRunDetailsLink
 
 from airflow_provider_bio.core import glue_states
-from airflow_provider_bio.core.copy_guard import check_copy_target
+from airflow_provider_bio.core.guards import account_of_arn, check_account
 from airflow_provider_bio.core.obfuscation import (
     DEFAULT_EMAIL_KEYS,
     MIN_SECRET_BYTES,
@@ -31,6 +31,7 @@ from airflow_provider_bio.core.obfuscation import (
 )
 from airflow_provider_bio.core.resume import Phase, Verdict, fingerprint
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 from airflow_provider_bio.operators.resume import StepMemory
 
@@ -77,8 +78,12 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
       of starting a second copy. Waits synchronously or deferred (the amazon provider's
       GlueJobCompleteTrigger); the job writes its counts next to the script.
 
-    Before any AWS call it refuses a destination that is the source, or that matches
-    ``protected_tables`` or ``protected_accounts``. Fails when fewer items were written than read.
+    Before any AWS call it refuses a destination that is the source. Before the first write, and
+    in a dry run too, the guard (:mod:`airflow_provider_bio.operators.guard`) refuses a
+    destination matching ``protected_tables`` (case-insensitively), an undefined destination
+    connection, and a destination connection whose real account is in ``protected_accounts`` or
+    is not ``expected_account``; with the glue engine, the account of ``destination_role_arn`` (the
+    role the job writes as) is held to the same rules. Fails when fewer items were written than read.
 
     :param source_table: the table read (with ``aws_conn_id``). (templated)
     :param destination_table: the table written; it must exist. (templated)
@@ -91,8 +96,9 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         even when nothing in them is shaped like an address. Every address-shaped substring of
         every attribute is rewritten whatever its name.
     :param dest_aws_conn_id: the destination's connection when it differs (another account). (templated)
-    :param destination_account_id: the destination's account id, checked against ``protected_accounts``.
-    :param protected_tables: shell patterns of tables never written (default ``("*prod*",)``).
+    :param expected_account: the account the destination's connection must reach (the
+        environment's ``account_id``).
+    :param protected_tables: shell patterns of tables never written, case-insensitive (default ``("*prod*",)``).
     :param protected_accounts: account ids never written.
     :param scan_segments: local engine: parallel scan segments (and writer threads).
     :param progress_every_seconds: local engine: seconds between two progress lines in the log.
@@ -140,7 +146,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         obfuscation_secret_variable: str = "lower_env_obfuscation_secret",
         email_keys: Sequence[str] = DEFAULT_EMAIL_KEYS,
         dest_aws_conn_id: str | None = None,
-        destination_account_id: str | None = None,
+        expected_account: str | None = None,
         protected_tables: Sequence[str] = ("*prod*",),
         protected_accounts: Sequence[str] = (),
         scan_segments: int = 8,
@@ -171,7 +177,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         self.obfuscation_secret_variable = obfuscation_secret_variable
         self.email_keys = tuple(email_keys)
         self.dest_aws_conn_id = dest_aws_conn_id
-        self.destination_account_id = destination_account_id
+        self.expected_account = expected_account
         self.protected_tables = protected_tables
         self.protected_accounts = protected_accounts
         self.scan_segments = scan_segments
@@ -198,15 +204,12 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
         return {**super()._hook_parameters, "config": config | (self.botocore_config or {})}
 
     def _check_arguments(self) -> ObfuscationSettings:
-        same_credentials = self.dest_aws_conn_id in (None, self.aws_conn_id)
-        check_copy_target(
-            source_table=self.source_table,
-            destination_table=self.destination_table,
-            same_credentials=same_credentials,
-            protected_tables=self.protected_tables,
-            destination_account=self.destination_account_id,
-            protected_accounts=self.protected_accounts,
-        )
+        if not self.destination_table:
+            raise ValueError("destination_table is empty: name the lower environment's table")
+        if self.dest_aws_conn_id in (None, self.aws_conn_id) and self.destination_table == self.source_table:
+            raise ValueError(
+                f"destination_table {self.destination_table!r} is the source table: nothing would be copied"
+            )
         if not 1 <= self.scan_segments <= 1000:
             raise ValueError(f"scan_segments must be between 1 and 1000, got {self.scan_segments}")
         if self.engine not in ENGINES:
@@ -239,6 +242,7 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings = self._check_arguments()
+        self._guard()
         if self.dry_run:
             return self._preview()
         if self.engine == "glue":
@@ -295,6 +299,30 @@ class DynamoGlueCopyOperator(AwsLateHookOperator):
                 + (" ..." if len(keys) > NAMED_IN_ERRORS else "")
             )
         return result
+
+    def _guard(self) -> None:
+        """Refuse, before any write and in a dry run too, a protected destination table or account."""
+        guard.check(
+            self,
+            conn_id=self._destination_conn_id,
+            action="write",
+            resources={"destination_table": [self.destination_table]},
+            protected=self.protected_tables,
+            protected_field="protected_tables",
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
+        role_account = account_of_arn(self.destination_role_arn or "")
+        if self.engine == "glue" and role_account:
+            check_account(
+                role_account,
+                conn_id=None,
+                resource=f"destination_table {self.destination_table}",
+                action="write",
+                expected_account=self.expected_account,
+                protected_accounts=self.protected_accounts,
+                via=f"destination_role_arn {self.destination_role_arn}",
+            )
 
     def _preview(self) -> dict[str, Any]:
         """What a real run would copy, read from the source's description; nothing is started or written."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bio.core.domain_shape import domain_shape
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
@@ -19,22 +19,15 @@ POLL_SECONDS = 10.0
 DELETED_DOMAINS_KEY = "deleted_domain_shapes"
 
 
-def _refuse_protected(names: Sequence[str], protected: Sequence[str], what: str) -> None:
-    for name in names:
-        for pattern in protected:
-            if fnmatchcase(name, pattern):
-                raise ValueError(
-                    f"{what} {name!r} matches protected pattern {pattern!r}: it is never deleted or recreated; "
-                    "change the protected patterns only if it is not production"
-                )
-
-
 class DeletePersistenceOperator(AwsLateHookOperator):
     """Delete DynamoDB tables and OpenSearch domains, and wait until they are gone.
 
     A table whose deletion is blocked (replicas being removed, the table still updating) is
-    retried until ``timeout_seconds``; a missing table or domain counts as deleted. Refuses,
-    before any AWS call, names matching ``protected``. ``dry_run`` lists what exists and would go.
+    retried until ``timeout_seconds``; a missing table or domain counts as deleted. Before the
+    first write, and in a dry run too, the guard (:mod:`airflow_provider_bio.operators.guard`)
+    refuses names matching ``protected`` (case-insensitively), an undefined connection, and a
+    connection whose real account is protected or not ``expected_account``. ``dry_run`` lists
+    what exists and would go.
 
     Each domain's configuration (:func:`~airflow_provider_bio.core.domain_shape.domain_shape`) is
     saved in the task state store before the domain is deleted, so a retry or a clear after the
@@ -43,7 +36,9 @@ class DeletePersistenceOperator(AwsLateHookOperator):
 
     :param tables: DynamoDB tables to delete. (templated)
     :param domains: OpenSearch domains to delete. (templated)
-    :param protected: shell patterns never deleted (default ``("*prod*",)``).
+    :param protected: shell patterns never deleted, case-insensitive (default ``("*prod*",)``).
+    :param expected_account: the account ``aws_conn_id`` must reach (the environment's ``account_id``).
+    :param protected_accounts: account ids never touched.
     :param dry_run: report, delete nothing. (templated)
     :param timeout_seconds: how long to keep trying (OpenSearch deletions take about 30 minutes).
     """
@@ -57,6 +52,8 @@ class DeletePersistenceOperator(AwsLateHookOperator):
         tables: Sequence[str] = (),
         domains: Sequence[str] = (),
         protected: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         dry_run: bool = False,
         timeout_seconds: float = 3600.0,
         **kwargs: Any,
@@ -65,6 +62,8 @@ class DeletePersistenceOperator(AwsLateHookOperator):
         self.tables = tables
         self.domains = domains
         self.protected = protected
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
         self.dry_run = dry_run
         self.timeout_seconds = timeout_seconds
 
@@ -74,8 +73,15 @@ class DeletePersistenceOperator(AwsLateHookOperator):
         return AwsBaseHook(**(self._hook_parameters | {"client_type": service})).conn
 
     def execute(self, context: Context) -> dict[str, Any]:
-        _refuse_protected(self.tables, self.protected, "table")
-        _refuse_protected(self.domains, self.protected, "domain")
+        guard.check(
+            self,
+            conn_id=self.aws_conn_id,
+            action="delete",
+            resources={"table": self.tables, "domain": self.domains},
+            protected=self.protected,
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
         dynamodb, opensearch = self._client("dynamodb"), self._client("opensearch")
         existing_tables = [t for t in self.tables if self._table_exists(dynamodb, t)]
         existing_domains = [d for d in self.domains if self._domain_exists(opensearch, d)]
@@ -155,12 +161,16 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
 
     The stand-in for "redeploy" when the lower environment's table was deleted. The source is
     described with ``aws_conn_id``, the table created with ``dest_aws_conn_id`` (or the same).
-    An existing destination table is left as it is.
+    An existing destination table is left as it is. Before the first write, and in a dry run
+    too, the guard (:mod:`airflow_provider_bio.operators.guard`) checks the destination's name
+    and the account the destination's connection really reaches.
 
     :param source_table: the table to copy the shape of. (templated)
     :param destination_table: the table to create. (templated)
     :param dest_aws_conn_id: the destination's connection, when another account. (templated)
-    :param protected: shell patterns never recreated (default ``("*prod*",)``).
+    :param protected: shell patterns never recreated, case-insensitive (default ``("*prod*",)``).
+    :param expected_account: the account the destination's connection must reach.
+    :param protected_accounts: account ids never touched.
     :param dry_run: report the shape the table would be created with; create nothing. (templated)
     """
 
@@ -180,6 +190,8 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
         destination_table: str,
         dest_aws_conn_id: str | None = None,
         protected: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -189,6 +201,8 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
         self.destination_table = destination_table
         self.dest_aws_conn_id = dest_aws_conn_id
         self.protected = protected
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
 
     @property
     def _hook_parameters(self) -> dict[str, Any]:
@@ -197,15 +211,24 @@ class RecreateDynamoTableOperator(AwsLateHookOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        _refuse_protected([self.destination_table], self.protected, "destination_table")
+        same_credentials = self.dest_aws_conn_id in (None, self.aws_conn_id)
+        if same_credentials and self.destination_table == self.source_table:
+            raise ValueError("destination_table is the source table")
+        guard.check(
+            self,
+            conn_id=self.aws_conn_id if same_credentials else self.dest_aws_conn_id,
+            action="recreate",
+            resources={"destination_table": [self.destination_table]},
+            protected=self.protected,
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
         source = self.hook.conn
         destination = (
-            AwsBaseHook(**(self._hook_parameters | {"aws_conn_id": self.dest_aws_conn_id})).conn
-            if self.dest_aws_conn_id not in (None, self.aws_conn_id)
-            else source
+            source
+            if same_credentials
+            else AwsBaseHook(**(self._hook_parameters | {"aws_conn_id": self.dest_aws_conn_id})).conn
         )
-        if self.dest_aws_conn_id in (None, self.aws_conn_id) and self.destination_table == self.source_table:
-            raise ValueError("destination_table is the source table")
         if self.dry_run:
             shape = table_shape(source.describe_table(TableName=self.source_table)["Table"])
             self.log.info("dry run: once deleted, would create %s empty, shaped %s", self.destination_table, shape)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bio.core.bounded import bounded_map, prefetched
@@ -19,6 +18,7 @@ from airflow_provider_bio.core.s3_sync import (
     parse_s3_uri,
     plan_sync,
 )
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
@@ -100,7 +100,12 @@ class S3SyncOperator(AwsLateHookOperator):
     :param allow_empty_source: let a delete sync run when the source lists nothing.
     :param max_delete_fraction: the largest share of the destination's objects a sync may delete (0 to 1).
     :param protected_destinations: shell patterns of ``s3://bucket/prefix/`` destinations a delete
-        sync refuses; pass ``()`` to allow every destination.
+        sync refuses, case-insensitive; pass ``()`` to allow every destination. With them, a delete
+        sync (a dry run too) passes the guard (:mod:`airflow_provider_bio.operators.guard`): an
+        undefined destination connection, or one whose real account is in ``protected_accounts``
+        or is not ``expected_account``, is refused before the first write.
+    :param expected_account: the account the destination's connection must reach.
+    :param protected_accounts: account ids a delete sync never writes.
     :param dest_aws_conn_id: the destination's AWS connection when it differs from ``aws_conn_id``
         (the source's); objects are then streamed through the worker. (templated)
     :param storage_class: storage class of the written objects (S3's default when None).
@@ -134,6 +139,8 @@ class S3SyncOperator(AwsLateHookOperator):
         allow_empty_source: bool = False,
         max_delete_fraction: float = 0.5,
         protected_destinations: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         dest_aws_conn_id: str | None = None,
         storage_class: str | None = None,
         sse_kms_key_id: str | None = None,
@@ -153,6 +160,8 @@ class S3SyncOperator(AwsLateHookOperator):
         self.allow_empty_source = allow_empty_source
         self.max_delete_fraction = max_delete_fraction
         self.protected_destinations = protected_destinations
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
         self.dest_aws_conn_id = dest_aws_conn_id
         self.storage_class = storage_class
         self.sse_kms_key_id = sse_kms_key_id
@@ -188,13 +197,17 @@ class S3SyncOperator(AwsLateHookOperator):
             raise ValueError("multipart_threshold must be positive and at most 5 GiB (CopyObject's limit)")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
-        if self.delete:
-            for pattern in self.protected_destinations:
-                if fnmatchcase(destination.uri, pattern):
-                    raise ValueError(
-                        f"destination {destination.uri} matches protected pattern {pattern!r}: a delete sync "
-                        "will not run there; pass protected_destinations without it if this is intended"
-                    )
+        if self.delete:  # names first (no AWS call), then the account the destination's connection reaches
+            guard.check(
+                self,
+                conn_id=self.aws_conn_id if self.dest_aws_conn_id is None else self.dest_aws_conn_id,
+                action="delete sync into",
+                resources={"destination": [destination.uri]},
+                protected=self.protected_destinations,
+                protected_field="protected_destinations",
+                expected_account=self.expected_account,
+                protected_accounts=self.protected_accounts,
+            )
         return source, destination, filters
 
     # -- orchestration ---------------------------------------------------------------------------

@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
-from airflow_provider_bio.operators.persistence import POLL_SECONDS, _refuse_protected
+from airflow_provider_bio.operators.persistence import POLL_SECONDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -22,12 +23,16 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
     result's ``domain_shapes`` are the configurations. An existing domain is left as it is; one
     still being deleted is waited for, then created. Every domain is waited for until it is
     created and no longer processing. A missing domain without a saved configuration fails the
-    task, naming it, after the others are created. Refuses, before any AWS call, names matching
-    ``protected``.
+    task, naming it, after the others are created. Before the first write, and in a dry run
+    too, the guard (:mod:`airflow_provider_bio.operators.guard`) refuses names matching
+    ``protected`` (case-insensitively), an undefined connection, and a connection whose real
+    account is protected or not ``expected_account``.
 
     :param domains: the domains that must exist afterwards. (templated)
     :param domain_shapes: CreateDomain arguments (without ``DomainName``) by domain name. (templated)
-    :param protected: shell patterns never recreated (default ``("*prod*",)``).
+    :param protected: shell patterns never recreated, case-insensitive (default ``("*prod*",)``).
+    :param expected_account: the account ``aws_conn_id`` must reach (the environment's ``account_id``).
+    :param protected_accounts: account ids never touched.
     :param timeout_seconds: how long to wait for the domains (creating one takes 15-30 minutes).
     :param dry_run: report which domains exist now and which would be created; create nothing. (templated)
     """
@@ -41,6 +46,8 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
         domains: Sequence[str],
         domain_shapes: Mapping[str, dict[str, Any]],
         protected: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         timeout_seconds: float = 3600.0,
         dry_run: bool = False,
         **kwargs: Any,
@@ -50,6 +57,8 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
         self.domains = domains
         self.domain_shapes = domain_shapes
         self.protected = protected
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
         self.timeout_seconds = timeout_seconds
 
     @property
@@ -58,7 +67,15 @@ class RecreateSearchDomainsOperator(AwsLateHookOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         names = list(dict.fromkeys([*self.domains, *self.domain_shapes]))
-        _refuse_protected(names, self.protected, "domain")
+        guard.check(
+            self,
+            conn_id=self.aws_conn_id,
+            action="recreate",
+            resources={"domain": names},
+            protected=self.protected,
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
         opensearch = self.hook.conn
         if self.dry_run:
             existing = [name for name in names if _status(opensearch, name) is not None]

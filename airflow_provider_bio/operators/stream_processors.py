@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bio.core.stream_mappings import reads_old_stream, replacement, stream_table_arn, table_name_of
+from airflow_provider_bio.operators import guard
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
@@ -33,11 +34,21 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
     already on the current stream, or on another table's stream, is left as it is. When the table
     has no stream in a region while mappings there read an old one of it, the task fails naming them.
 
+    Before the first write, and in a dry run too, the guard
+    (:mod:`airflow_provider_bio.operators.guard`) refuses functions or a table matching
+    ``protected`` (case-insensitively), an undefined connection, and a connection whose real
+    account is protected or not ``expected_account``.
+
     :param function_names: e.g. ``["streams_test_blue", "streams_test_green"]``. (templated)
     :param regions: regions holding the functions, e.g. ``["us-east-1", "us-west-1"]``. (templated)
     :param enabled: True to turn processing on, False to turn it off.
     :param table: the DynamoDB table the functions process, e.g. ``efcms-test-alpha``. (templated)
     :param timeout_seconds: how long to wait for the mappings to settle.
+    :param protected: shell patterns of functions and tables never toggled, case-insensitive
+        (default ``("*prod*",)``).
+    :param expected_account: the account ``aws_conn_id`` must reach (the environment's ``account_id``).
+    :param protected_accounts: account ids never touched.
+    :param dry_run: report the mappings that would be toggled; change nothing. (templated)
     """
 
     aws_hook_class_path = "airflow.providers.amazon.aws.hooks.lambda_function.LambdaHook"
@@ -51,6 +62,9 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
         enabled: bool,
         table: str | None = None,
         timeout_seconds: float = 600.0,
+        protected: Sequence[str] = ("*prod*",),
+        expected_account: str | None = None,
+        protected_accounts: Sequence[str] = (),
         dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -61,12 +75,24 @@ class ToggleStreamProcessorsOperator(AwsLateHookOperator):
         self.enabled = enabled
         self.table = table
         self.timeout_seconds = timeout_seconds
+        self.protected = protected
+        self.expected_account = expected_account
+        self.protected_accounts = protected_accounts
 
     def execute(self, context: Context) -> list[str] | dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
 
         if not self.function_names or not self.regions:
             raise ValueError("function_names and regions must both name at least one entry")
+        guard.check(
+            self,
+            conn_id=self.aws_conn_id,
+            action="enable" if self.enabled else "disable",
+            resources={"function": self.function_names, "table": [self.table] if self.table else []},
+            protected=self.protected,
+            expected_account=self.expected_account,
+            protected_accounts=self.protected_accounts,
+        )
         if self.dry_run:
             return self._preview()
         toggled = []

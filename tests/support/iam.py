@@ -115,6 +115,7 @@ OTHER_PERMISSIONS: dict[tuple[str, str], Callable[[ApiCall], list[tuple[str, str
         )
     ],
     ("cloudwatch", "GetMetricStatistics"): lambda c: [("cloudwatch:GetMetricStatistics", "*")],
+    ("sts", "GetCallerIdentity"): lambda c: [("sts:GetCallerIdentity", "*")],
     ("batch", "SubmitJob"): lambda c: [
         ("batch:SubmitJob", f"arn:aws:batch:us-west-2:123456789012:job-queue/{c.params['jobQueue']}"),
         ("batch:SubmitJob", f"arn:aws:batch:us-west-2:123456789012:job-definition/{c.params['jobDefinition']}:1"),

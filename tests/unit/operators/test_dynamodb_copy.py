@@ -114,7 +114,7 @@ def test_a_copy_onto_its_source_or_production_is_refused_before_any_aws_call():
         with pytest.raises(ValueError, match="protected pattern"):
             _copy(destination_table="efcms-prod-alpha")
         with pytest.raises(ValueError, match="protected_accounts"):
-            _copy(destination_account_id="111122223333", protected_accounts=["111122223333"])
+            _copy(expected_account="111122223333", protected_accounts=["111122223333"])
         with pytest.raises(ValueError, match="domain"):
             _copy(obfuscation_domain="")
     assert calls == []

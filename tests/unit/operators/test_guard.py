@@ -1,0 +1,182 @@
+"""Every destructive step asks AWS which account its connection reaches, and refuses before its first write.
+
+moto answers ``sts:GetCallerIdentity`` with its default account, 123456789012: the "real" account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from airflow_provider_bio.core.guards import ProtectedTargetError
+from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
+from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
+from airflow_provider_bio.operators.persistence import DeletePersistenceOperator, RecreateDynamoTableOperator
+from airflow_provider_bio.operators.s3_sync import S3SyncOperator
+from airflow_provider_bio.operators.search_domains import RecreateSearchDomainsOperator
+from airflow_provider_bio.operators.stream_processors import ToggleStreamProcessorsOperator
+from tests.support.airflow_context import make_context
+from tests.support.botocore_events import recorded_calls
+
+MOTO_ACCOUNT = "123456789012"
+LOWER_ACCOUNT = "222233334444"
+REGION = "us-west-2"
+
+
+def flags(conn_id, **kwargs):
+    kwargs.setdefault("deploy_table", "efcms-deploy-test")
+    return SetDeployFlagsOperator(task_id="flags", flags={"migrate": "false"}, aws_conn_id=conn_id, **kwargs)
+
+
+def delete(conn_id, **kwargs):
+    kwargs.setdefault("tables", ["efcms-test-alpha"])
+    return DeletePersistenceOperator(task_id="delete", domains=["efcms-search-test"], aws_conn_id=conn_id, **kwargs)
+
+
+def recreate_table(conn_id, **kwargs):
+    kwargs.setdefault("destination_table", "efcms-test-alpha")
+    return RecreateDynamoTableOperator(
+        task_id="recreate", source_table="efcms-source-alpha", aws_conn_id=None, dest_aws_conn_id=conn_id, **kwargs
+    )
+
+
+def recreate_domains(conn_id, **kwargs):
+    kwargs.setdefault("domains", ["efcms-search-test"])
+    return RecreateSearchDomainsOperator(task_id="domains", domain_shapes={}, aws_conn_id=conn_id, **kwargs)
+
+
+def toggle(conn_id, **kwargs):
+    return ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[REGION, "us-east-1"],
+        enabled=False,
+        table="efcms-test-alpha",
+        aws_conn_id=conn_id,
+        **kwargs,
+    )
+
+
+def copy(conn_id, **kwargs):
+    kwargs.setdefault("destination_table", "efcms-test-alpha")
+    return DynamoGlueCopyOperator(
+        task_id="copy",
+        source_table="efcms-source-alpha",
+        obfuscation_domain="example.com",
+        aws_conn_id=None,
+        dest_aws_conn_id=conn_id,
+        **kwargs,
+    )
+
+
+def sync(conn_id, **kwargs):
+    kwargs.setdefault("destination", "s3://efcms-test-documents")
+    return S3SyncOperator(
+        task_id="sync",
+        source="s3://efcms-source-documents",
+        delete=True,
+        aws_conn_id=None,
+        dest_aws_conn_id=conn_id,
+        **kwargs,
+    )
+
+
+STEPS = [flags, delete, recreate_table, recreate_domains, toggle, copy, sync]
+
+
+@pytest.fixture(autouse=True)
+def aws():
+    with mock_aws():
+        yield
+
+
+def _refused(step, conn_id=None, **kwargs):
+    """Run ``step``, expect a refusal; return it and the API calls made."""
+    with recorded_calls() as calls, pytest.raises(ProtectedTargetError) as refused:
+        step(conn_id, region_name=REGION, **kwargs).execute(make_context())
+    return str(refused.value), [c.operation for c in calls]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry_run"])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_connection_reaching_a_protected_account_is_refused_before_any_write(step, dry_run):
+    # The configuration says the lower account; AWS says the connection reaches a protected one.
+    message, calls = _refused(step, expected_account=LOWER_ACCOUNT, protected_accounts=[MOTO_ACCOUNT], dry_run=dry_run)
+    assert f"{MOTO_ACCOUNT}, which is in protected_accounts" in message
+    assert calls == ["GetCallerIdentity"]  # the guard's question, nothing read or written before it
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry_run"])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_connection_reaching_another_account_than_the_configured_one_is_refused(step, dry_run):
+    message, calls = _refused(step, expected_account=LOWER_ACCOUNT, dry_run=dry_run)
+    assert f"reaches AWS account {MOTO_ACCOUNT}, not expected_account {LOWER_ACCOUNT}" in message
+    assert calls == ["GetCallerIdentity"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry_run"])
+@pytest.mark.parametrize("step", STEPS)
+def test_an_undefined_connection_is_refused_naming_it(step, dry_run):
+    message, calls = _refused(step, conn_id="aws_tset", dry_run=dry_run)
+    assert "AWS connection 'aws_tset' is not defined" in message
+    assert calls == []  # never the worker's default credentials
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry_run"])
+@pytest.mark.parametrize(
+    ("step", "argument", "value"),
+    [
+        (delete, "tables", ["efcms-PROD-alpha"]),
+        (delete, "tables", ["EFCMS-PRODUCTION"]),
+        (recreate_table, "destination_table", "efcms-PROD-alpha"),
+        (copy, "destination_table", "EFCMS-PRODUCTION"),
+        (recreate_domains, "domains", ["efcms-search-PROD"]),
+        (flags, "deploy_table", "efcms-deploy-Prod"),
+        (sync, "destination", "s3://bucket/PROD/docs/"),
+    ],
+)
+def test_names_matching_a_protected_pattern_in_any_case_are_refused(step, argument, value, dry_run):
+    message, calls = _refused(step, dry_run=dry_run, **{argument: value})
+    assert "matches protected pattern '*prod*'" in message
+    assert calls == []
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_defined_connection_reaching_the_expected_account_passes_the_guard(step, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", '{"conn_type": "aws"}')
+    operator = step("aws_test", region_name=REGION, expected_account=MOTO_ACCOUNT, dry_run=True)
+    # Past the guard, the empty world may have no table or bucket to preview.
+    with recorded_calls() as calls, contextlib.suppress(ClientError):
+        operator.execute(make_context())
+    operations = [c.operation for c in calls]
+    assert operations[0] == "GetCallerIdentity" and operations.count("GetCallerIdentity") == 1
+
+
+def test_the_account_is_asked_once_per_connection_per_task_and_again_in_the_next_task():
+    with recorded_calls() as calls:
+        # Tables and domains (two clients), both through one connection: one question.
+        delete(None, region_name=REGION, expected_account=MOTO_ACCOUNT).execute(make_context())
+        assert [c.operation for c in calls].count("GetCallerIdentity") == 1
+        # Two regions, one connection: one question.
+        toggle(None, region_name=REGION, expected_account=MOTO_ACCOUNT, dry_run=True).execute(make_context())
+        assert [c.operation for c in calls].count("GetCallerIdentity") == 2
+        # The next task asks again, though it is the same step.
+        delete(None, region_name=REGION, expected_account=MOTO_ACCOUNT).execute(make_context())
+        assert [c.operation for c in calls].count("GetCallerIdentity") == 3
+
+
+def test_the_glue_engine_refuses_a_writer_role_in_a_protected_account():
+    message, calls = _refused(
+        copy,
+        engine="glue",
+        glue_job_name="efcms-glue-to-test",
+        script_location="s3://efcms-glue-scripts/dynamo-copy/",
+        destination_role_arn="arn:aws:iam::111122223333:role/efcms-glue-copy-writer",
+        protected_accounts=["111122223333"],
+        dry_run=True,
+    )
+    assert "destination_role_arn arn:aws:iam::111122223333:role/efcms-glue-copy-writer reaches" in message
+    assert calls == ["GetCallerIdentity"]
