@@ -1,7 +1,8 @@
 """The one guard every destructive step calls before its first write: it asks AWS, not the config.
 
-:func:`check` refuses (:class:`~airflow_provider_bio.core.guards.ProtectedTargetError`), in this
-order and before any write:
+:func:`check` refuses (:class:`GuardRefusal`, both a
+:class:`~airflow_provider_bio.core.guards.ProtectedTargetError` and Airflow's fail-now exception,
+so a refusal is not retried), in this order and before any write:
 
 1. a resource whose name matches a protected pattern, case-insensitively (no AWS call);
 2. a configured ``expected_account`` that is itself in ``protected_accounts`` (no AWS call);
@@ -21,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_bio.core.guards import (
     ProtectedTargetError,
     check_account,
@@ -30,6 +33,10 @@ from airflow_provider_bio.core.guards import (
 
 #: Operator attribute holding this task's answers: connection id -> account id.
 _CACHE_ATTRIBUTE = "_guard_accounts"
+
+
+class GuardRefusal(AirflowFailException, ProtectedTargetError):
+    """A refusal inside a task: it fails the task at once, since every retry would be refused alike."""
 
 
 def check(
@@ -57,19 +64,22 @@ def check(
     :raises ProtectedTargetError: naming the field, the resource and the fix.
     :return: the account id the connection reaches.
     """
-    resources = {kind: list(names) for kind, names in resources.items()}
-    check_names(resources, protected, action=action, field=protected_field)
-    check_configured_account(expected_account, protected_accounts)
-    described = ", ".join(f"{kind} {', '.join(names)}" for kind, names in resources.items() if names) or "resources"
-    account = account_of(operator, conn_id)
-    check_account(
-        account,
-        conn_id=conn_id,
-        resource=described,
-        action=action,
-        expected_account=expected_account,
-        protected_accounts=protected_accounts,
-    )
+    try:
+        resources = {kind: list(names) for kind, names in resources.items()}
+        check_names(resources, protected, action=action, field=protected_field)
+        check_configured_account(expected_account, protected_accounts)
+        described = ", ".join(f"{kind} {', '.join(names)}" for kind, names in resources.items() if names) or "resources"
+        account = account_of(operator, conn_id)
+        check_account(
+            account,
+            conn_id=conn_id,
+            resource=described,
+            action=action,
+            expected_account=expected_account,
+            protected_accounts=protected_accounts,
+        )
+    except ProtectedTargetError as refusal:
+        raise GuardRefusal(str(refusal)) from None
     return account
 
 

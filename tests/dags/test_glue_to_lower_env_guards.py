@@ -79,6 +79,9 @@ def test_a_protected_account_fails_at_flags_off_with_nothing_written(tmp_path, m
         )
     assert {c.operation for c in calls} == {"GetCallerIdentity"}
     assert not {c.operation for c in calls} & WRITES
+    # A refusal fails the task at once: its retries would be refused alike.
+    assert [c.operation for c in calls] == ["GetCallerIdentity"]
+    assert run.get_task_instance("flags_off").try_number == 1
 
 
 @pytest.mark.usefixtures("airflow_db")
