@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL, BgzfError, BgzfWriter, GziIndex, decompress_stream
-from airflow_provider_bio.jobs.s3_objects import ObjectWriter, etag_of, part_size_for, quoted
+from airflow_provider_bio.jobs.s3_objects import ObjectWriter, abort_stale_uploads, etag_of, part_size_for, quoted
 
 READ_SIZE = 1 << 20
 VERIFIED_TAG = "bgzf-verified"
@@ -39,6 +40,21 @@ RESTORED_TAG = "bgzf-restored"
 def is_missing(error: ClientError) -> bool:
     """Whether S3 answered that the object does not exist."""
     return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def is_precondition_failed(error: ClientError) -> bool:
+    """Whether S3 refused a conditional request (``If-Match``/``If-None-Match``) because the object changed."""
+    return error.response.get("Error", {}).get("Code") in ("412", "PreconditionFailed", "ConditionalRequestConflict")
+
+
+def write_condition(state: ObjectState | None) -> dict[str, Any]:
+    """ObjectWriter conditions that replace exactly the object found (or create one where none was)."""
+    return {"if_match": state.etag} if state else {"if_none_match": True}
+
+
+def put_condition(state: ObjectState | None) -> dict[str, str]:
+    """PutObject conditions that replace exactly the object found (or create one where none was)."""
+    return {"IfMatch": quoted(state.etag)} if state else {"IfNoneMatch": "*"}
 
 
 class FileFailure(Exception):
@@ -154,6 +170,8 @@ class BgzipFiles:
     :param keep_compressed: ``decompress`` restores and verifies but leaves ``.gz``/``.gzi`` in
         place (the rollback DAG removes them only after marking the index uncompressed).
     :param dry_run: deleting actions report what they would do and write or delete nothing.
+    :param started: when the run started: incomplete multipart uploads of the keys this run writes
+        that began earlier are a killed run's leftovers and are aborted before writing.
     """
 
     def __init__(
@@ -165,8 +183,10 @@ class BgzipFiles:
         level: int = DEFAULT_LEVEL,
         keep_compressed: bool = False,
         dry_run: bool = False,
+        started: datetime | None = None,
     ) -> None:
         self.s3 = s3
+        self.started = started or datetime.now(timezone.utc)
         self.bucket = bucket
         self.pool = pool
         self.level = level
@@ -218,7 +238,7 @@ class BgzipFiles:
                 return self._adopt(key, original, pair)
             except (FileFailure, BgzfError):
                 pass  # not the original's: rewritten below
-        return self._compress(key, original)
+        return self._compress(key, original, pair)
 
     def _adopt(self, key: str, original: ObjectState, pair: PairState) -> FileResult:
         """Keep a pair made elsewhere (htslib's ``bgzip -i``) once it checks out against the original.
@@ -236,13 +256,21 @@ class BgzipFiles:
             ContentType="application/octet-stream",
             Metadata=record.to_metadata(),
             Tagging=f"{VERIFIED_TAG}={pair.gz.etag}",
+            **put_condition(pair.gzi),
         )
         return FileResult(key, "compress", "skipped", "a pair made elsewhere checked out and was kept", bytes_in=read)
 
-    def _compress(self, key: str, original: ObjectState) -> FileResult:
+    def _compress(self, key: str, original: ObjectState, pair: PairState) -> FileResult:
+        """Write the pair; each write replaces only the object found at the start (or creates one)."""
         digest = hashlib.sha256()
+        abort_stale_uploads(self.s3, self.bucket, f"{key}.gz", self.started)
         gz = ObjectWriter(
-            self.s3, self.bucket, f"{key}.gz", part_size_for(original.size), ContentType="application/gzip"
+            self.s3,
+            self.bucket,
+            f"{key}.gz",
+            part_size_for(original.size),
+            ContentType="application/gzip",
+            **write_condition(pair.gz),
         )
         try:
             with BgzfWriter(gz.write, level=self.level, pool=self.pool) as writer:
@@ -256,6 +284,13 @@ class BgzipFiles:
                     f"but it holds {original.size}; run compress again"
                 )
             gz_etag = gz.close()
+        except ClientError as error:
+            gz.abort()
+            if is_precondition_failed(error):
+                raise FileFailure(
+                    f"{key}.gz was written by someone else during compress; left it, run compress again"
+                ) from error
+            raise
         except BaseException:
             gz.abort()
             raise
@@ -267,6 +302,7 @@ class BgzipFiles:
                 Body=writer.summary.index.to_bytes(),
                 ContentType="application/octet-stream",
                 Metadata=record.to_metadata(),
+                **put_condition(pair.gzi),
             )
         except BaseException:
             # no .gz without its index; conditional, so a .gz written since by someone else stays
@@ -396,7 +432,11 @@ class BgzipFiles:
         digest = hashlib.sha256()
         expected = record.size if record else pair.gz.size * 20  # no record: assume at most 20:1
         content_type = record.content_type if record else "application/json"
-        target = ObjectWriter(self.s3, self.bucket, key, part_size_for(expected), ContentType=content_type)
+        abort_stale_uploads(self.s3, self.bucket, key, self.started)
+        # only where no original is: a new original put by someone during the restore is kept
+        target = ObjectWriter(
+            self.s3, self.bucket, key, part_size_for(expected), if_none_match=True, ContentType=content_type
+        )
 
         def sink(data: bytes) -> None:
             digest.update(data)
@@ -408,6 +448,13 @@ class BgzipFiles:
             if record and (summary.uncompressed_size != record.size or digest.hexdigest() != record.sha256):
                 raise FileFailure(f"{key}.gz does not decompress to the original its .gzi records; nothing restored")
             etag = target.close()
+        except ClientError as error:
+            target.abort()
+            if is_precondition_failed(error):
+                raise FileFailure(
+                    f"{key} was written by someone else during the restore; kept it and {key}.gz, restored nothing"
+                ) from error
+            raise
         except BaseException:
             target.abort()
             raise

@@ -17,6 +17,12 @@ Credentials come from boto3's default chain: in Batch, the job's task role.
 
 Writes a report (every file's outcome, then totals) to ``--report`` when given and prints
 one line per file; exits 1 when any file failed, 2 on bad arguments, 0 otherwise.
+
+On SIGTERM (what AWS Batch sends when a job is terminated, e.g. by the operator's ``on_kill``)
+the worker aborts its multipart uploads in flight, so no incomplete upload is left behind,
+and exits 143 without a report. A worker killed outright (SIGKILL) cannot: the next run
+aborts the incomplete uploads of each key it writes before writing it, and the data bucket's
+lifecycle rule (``docs/iam/bioindex_data_bucket_lifecycle.json``) removes any left over.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -35,7 +42,10 @@ from airflow_provider_bio.core.bgzf import DEFAULT_LEVEL
 from airflow_provider_bio.core.bioindex_plan import ACTIONS, check_keys, check_worker_options
 from airflow_provider_bio.core.bounded import bounded_map
 from airflow_provider_bio.jobs.bgzip_files import BgzipFiles, FileResult, originals_under
+from airflow_provider_bio.jobs.s3_objects import abort_in_flight
 
+#: Exit code after SIGTERM: 128 + the signal number, as a shell reports it.
+TERMINATED_EXIT = 128 + signal.SIGTERM
 #: What the report's ``summary`` counts.
 STATUSES = ("done", "skipped", "dry-run", "failed")
 
@@ -177,6 +187,27 @@ def s3_client(workers: int, threads: int) -> Any:
     return boto3.client("s3", config=config)
 
 
+def on_sigterm(s3: Any) -> Any:
+    """A SIGTERM handler: abort this process's multipart uploads in flight, then exit at once.
+
+    The exit skips waiting for the file threads (Batch kills the container 30 s after SIGTERM);
+    they start no new upload once the abort has begun.
+    """
+
+    def handler(number: int, frame: object) -> None:
+        aborted = abort_in_flight(s3)
+        print(
+            f"SIGTERM: aborted {len(aborted)} upload(s) in flight: "
+            + ", ".join(f"s3://{bucket}/{key}" for bucket, key in aborted),
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(TERMINATED_EXIT)
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     command = parser()
@@ -194,6 +225,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         command.error(str(error))
     s3 = s3_client(arguments.workers, arguments.threads)
+    previous = signal.signal(signal.SIGTERM, on_sigterm(s3))
+    try:
+        return _main(command, arguments, s3)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(command: argparse.ArgumentParser, arguments: argparse.Namespace, s3: Any) -> int:
     try:
         keys: Iterable[str] = (
             read_manifest(s3, arguments.manifest)

@@ -49,6 +49,7 @@ def _tagging(call: ApiCall) -> list[tuple[str, str]]:
 #: S3 API operation -> the (IAM action, resource ARN) pairs it needs.
 S3_PERMISSIONS: dict[str, Callable[[ApiCall], list[tuple[str, str]]]] = {
     "ListObjectsV2": lambda c: [("s3:ListBucket", f"arn:aws:s3:::{c.params['Bucket']}")],
+    "ListMultipartUploads": lambda c: [("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{c.params['Bucket']}")],
     "HeadObject": lambda c: [("s3:GetObject", _target(c))],
     "GetObject": lambda c: [("s3:GetObject", _target(c))],
     "GetObjectTagging": lambda c: [("s3:GetObjectTagging", _target(c))],
