@@ -183,3 +183,44 @@ def test_a_failed_write_emits_no_eof_block() -> None:
 def test_bad_level_is_refused_before_any_work() -> None:
     with pytest.raises(ValueError, match="level must be -1"):
         BgzfWriter(io.BytesIO().write, level=11)
+
+
+def _ours(data: bytes) -> tuple[bytes, GziIndex]:
+    out = io.BytesIO()
+    with BgzfWriter(out.write) as writer:
+        writer.write(data)
+    return out.getvalue(), writer.summary.index
+
+
+def test_the_index_of_concatenated_files_skips_the_inner_eof_block() -> None:
+    first, second = b"a" * 1000, b"b" * 1000  # one data block each, then the EOF block
+    a, _ = _ours(first)
+    b, _ = _ours(second)
+    assert a.endswith(EOF_BLOCK) and b.endswith(EOF_BLOCK)
+    summary = decompress_stream(io.BytesIO(a + b).read, lambda data: None)
+    # htslib (bgzip -r) lists the second file's data block, not the first file's EOF block before it
+    assert list(zip(summary.index.compressed, summary.index.uncompressed, strict=True)) == [(len(a), 1000)]
+    assert summary.uncompressed_size == 2000
+
+
+def test_read_range_raises_on_a_truncated_file() -> None:
+    data = bytes(range(256)) * 1000  # 256,000 bytes: four blocks, then the EOF block
+    compressed, index = _ours(data)
+    last_block = index.compressed[-1]
+
+    def fetch_from(file: bytes):
+        return lambda start, end: file[start:end]
+
+    without_eof = compressed[: -len(EOF_BLOCK)]
+    inside_last_block = compressed[: last_block + 100]
+    inside_a_middle_block = compressed[: index.compressed[0] + 50]
+    for truncated in (inside_last_block, compressed[:last_block]):
+        with pytest.raises(BgzfError, match="truncated"):
+            read_range(fetch_from(truncated), index, len(data) - 10, 10)
+    with pytest.raises(BgzfError, match="truncated"):  # is there more data? without the EOF block, no telling
+        read_range(fetch_from(without_eof), index, len(data) - 10, 50)
+    with pytest.raises(BgzfError, match="truncated"):
+        read_range(fetch_from(inside_a_middle_block), index, index.uncompressed[0] + 10, 10)
+    # the whole file still reads, and a range running past the data's end comes back short
+    assert read_range(fetch_from(compressed), index, len(data) - 10, 50) == data[-10:]
+    assert read_range(fetch_from(compressed), index, len(data) + 5, 50) == b""

@@ -295,3 +295,79 @@ def test_a_pair_made_by_htslib_without_a_record_can_still_be_rolled_back(s3) -> 
     assert body(s3, "g/h.json") == data
     assert statuses(run(s3, "decompress", ["g/h.json"])) == {"g/h.json": "done"}
     assert keys(s3) == {"g/h.json"}
+
+
+def test_decompress_keeps_an_original_written_by_someone_else_during_the_restore(s3) -> None:
+    put(s3, "g/a.json", lines(200))
+    run(s3, "compress", ["g/a.json"])
+    run(s3, "delete-originals", ["g/a.json"])
+    newer = b'{"written": "by another job during the restore"}\n'
+
+    def other_writer_first(params, **_):
+        # the original is absent at the start check; another writer puts it before the restore lands
+        if params["url_path"].endswith("/g/a.json"):
+            put(s3, "g/a.json", newer)
+
+    with client_events({"before-call.s3.PutObject": other_writer_first}):
+        result = run(boto3.client("s3", region_name="us-west-2"), "decompress", ["g/a.json"]).files[0]
+    assert result.status == "failed" and "written by someone else during the restore" in result.detail
+    assert body(s3, "g/a.json") == newer
+    assert keys(s3) == {"g/a.json", "g/a.json.gz", "g/a.json.gz.gzi"}
+
+
+def test_decompress_of_a_large_file_keeps_an_original_written_during_the_restore(s3, monkeypatch) -> None:
+    monkeypatch.setattr(s3_objects, "MIN_PART_SIZE", 5 << 20)
+    put(s3, "g/big.json", os.urandom(11 << 20))
+    run(s3, "compress", ["g/big.json"])
+    run(s3, "delete-originals", ["g/big.json"])
+    newer = b'{"written": "by another job"}\n'
+
+    def other_writer_first(params, **_):
+        put(s3, "g/big.json", newer)
+
+    with client_events({"before-call.s3.CompleteMultipartUpload": other_writer_first}):
+        result = run(boto3.client("s3", region_name="us-west-2"), "decompress", ["g/big.json"]).files[0]
+    assert result.status == "failed" and "written by someone else during the restore" in result.detail
+    assert body(s3, "g/big.json") == newer
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_compress_does_not_replace_a_pair_written_by_someone_else_meanwhile(s3) -> None:
+    put(s3, "g/a.json", lines(200))
+    theirs = b"a .gz another job wrote"
+
+    def other_writer_first(params, **_):
+        if params["url_path"].endswith("/g/a.json.gz"):
+            put(s3, "g/a.json.gz", theirs)
+
+    with client_events({"before-call.s3.PutObject": other_writer_first}):
+        result = run(boto3.client("s3", region_name="us-west-2"), "compress", ["g/a.json"]).files[0]
+    assert result.status == "failed" and "written by someone else during compress" in result.detail
+    assert body(s3, "g/a.json.gz") == theirs
+    assert "g/a.json.gz.gzi" not in keys(s3)
+
+
+def test_compress_does_not_replace_a_gzi_written_by_someone_else_meanwhile(s3) -> None:
+    put(s3, "g/a.json", lines(200))
+    theirs = b"\x00" * 8
+
+    def other_writer_first(params, **_):
+        if params["url_path"].endswith("/g/a.json.gz.gzi"):
+            put(s3, "g/a.json.gz.gzi", theirs)
+
+    with client_events({"before-call.s3.PutObject": other_writer_first}):
+        result = run(boto3.client("s3", region_name="us-west-2"), "compress", ["g/a.json"]).files[0]
+    assert result.status == "failed"
+    assert body(s3, "g/a.json.gz.gzi") == theirs
+    assert "g/a.json.gz" not in keys(s3)  # ours was removed again: no .gz without its own index
+
+
+def test_a_run_aborts_a_killed_runs_incomplete_upload_of_a_key_it_writes(s3) -> None:
+    put(s3, "g/a.json", lines(200))
+    put(s3, "g/other.json", lines(10))
+    stale = s3.create_multipart_upload(Bucket=BUCKET, Key="g/a.json.gz")["UploadId"]
+    unrelated = s3.create_multipart_upload(Bucket=BUCKET, Key="g/a.json.gz.bak")["UploadId"]
+    assert statuses(run(s3, "compress", ["g/a.json"])) == {"g/a.json": "done"}
+    left = {(u["Key"], u["UploadId"]) for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])}
+    assert left == {("g/a.json.gz.bak", unrelated)}
+    assert stale not in {upload_id for _, upload_id in left}
