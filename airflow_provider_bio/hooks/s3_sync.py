@@ -27,8 +27,30 @@ MAX_PART_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000
 #: Parts of one large object copied at once.
 PART_CONCURRENCY = 8
+#: Copies of one object started again when its source changes mid-copy, before it fails.
+COPY_ATTEMPTS = 3
 #: Headers that travel with an object and must be set again on a multipart or streamed copy.
 CARRIED_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
+
+
+class SourceChangedError(RuntimeError):
+    """The source object was overwritten during every attempt to copy it."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"{uri} changed during each of {COPY_ATTEMPTS} copy attempts; not copied")
+
+
+def _version_of(head: dict[str, Any]) -> dict[str, str]:
+    """``VersionId`` pinning the version a HEAD described, when its bucket keeps versions."""
+    version = head.get("VersionId")
+    return {"VersionId": version} if version and version != "null" else {}
+
+
+def _source_changed(error: BaseException) -> bool:
+    """Whether a copy failed because its source is no longer the version it started from."""
+    if not isinstance(error, ClientError):
+        return False
+    return error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchVersion")
 
 
 @dataclass(frozen=True)
@@ -97,8 +119,11 @@ class S3SyncHook(S3Hook):
     ) -> None:
         """Copy one object inside S3: CopyObject, or UploadPartCopy parts above the threshold.
 
-        Content type, metadata and tags are carried over. A failed multipart copy is aborted,
-        so nothing half-written is left.
+        Content type, metadata and tags are carried over. Every part of a multipart copy is
+        pinned to the source version read at its start (its VersionId when the bucket is
+        versioned, and ``CopySourceIfMatch`` on its ETag): a source overwritten mid-copy fails
+        the parts, the upload is aborted and the object copied again from its new version, up to
+        :data:`COPY_ATTEMPTS` times. A failed multipart copy is aborted, so nothing half-written is left.
         """
         client = self.get_conn()
         copy_source = {"Bucket": source.bucket, "Key": source.prefix + obj.key}
@@ -112,15 +137,38 @@ class S3SyncHook(S3Hook):
                 **options.destination_args(),
             )
             return
+        for _ in range(COPY_ATTEMPTS):
+            try:
+                self._copy_parts(client, source, copy_source, target, options)
+                return
+            except ClientError as error:
+                if not _source_changed(error):
+                    raise
+                self.log.warning(
+                    "s3://%s/%s changed during its copy: copying it again", source.bucket, copy_source["Key"]
+                )
+        raise SourceChangedError(f"s3://{source.bucket}/{copy_source['Key']}")
+
+    def _copy_parts(
+        self,
+        client: Any,
+        source: S3Location,
+        copy_source: dict[str, str],
+        target: dict[str, str],
+        options: CopyOptions,
+    ) -> None:
+        """One multipart server-side copy of the source's current version; aborted when it fails."""
         head = client.head_object(**copy_source)
+        pinned = copy_source | _version_of(head)
         upload_args = self._carried(head) | options.destination_args()
-        tagging = self._readable_tags(client, source.bucket, source.prefix + obj.key)
+        tagging = self._readable_tags(client, source.bucket, copy_source["Key"])
         if tagging:
             upload_args["Tagging"] = tagging
+        size = head["ContentLength"]
         upload_id = client.create_multipart_upload(**target, **upload_args)["UploadId"]
         try:
-            part_size = options.part_size(obj.size)
-            ranges = [(start, min(start + part_size, obj.size) - 1) for start in range(0, obj.size, part_size)]
+            part_size = options.part_size(size)
+            ranges = [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)]
 
             def copy_part(number_and_range: tuple[int, tuple[int, int]]) -> dict[str, Any]:
                 number, (first, last) = number_and_range
@@ -128,7 +176,8 @@ class S3SyncHook(S3Hook):
                     **target,
                     UploadId=upload_id,
                     PartNumber=number,
-                    CopySource=copy_source,
+                    CopySource=pinned,
+                    CopySourceIfMatch=head["ETag"],
                     CopySourceRange=f"bytes={first}-{last}",
                 )
                 return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
@@ -150,37 +199,57 @@ class S3SyncHook(S3Hook):
     ) -> None:
         """Copy one object through this worker, reading with ``source_hook``'s credentials and writing with ours.
 
-        Memory stays within one part (or one object below the multipart threshold). A failed
+        Memory stays within one part (or one object below the multipart threshold). Each part
+        is a ranged GetObject pinned to the version read at the start (VersionId when versioned,
+        ``IfMatch`` on its ETag): a source overwritten mid-copy aborts the upload and the object
+        is copied again from its new version, up to :data:`COPY_ATTEMPTS` times. A failed
         multipart upload is aborted.
         """
         reader = source_hook.get_conn()
         writer = self.get_conn()
         source_key = {"Bucket": source.bucket, "Key": source.prefix + obj.key}
         target = {"Bucket": destination.bucket, "Key": destination.prefix + obj.key}
-        answer = reader.get_object(**source_key)
-        body = answer["Body"]
-        upload_args = self._carried(answer) | options.destination_args()
-        tagging = source_hook._readable_tags(reader, source.bucket, source.prefix + obj.key)
-        if tagging:
-            upload_args["Tagging"] = tagging
-        try:
-            if obj.size <= options.multipart_threshold:
-                writer.put_object(**target, Body=body.read(), **upload_args)
-                return
-            upload_id = writer.create_multipart_upload(**target, **upload_args)["UploadId"]
+        for _ in range(COPY_ATTEMPTS):
+            head = reader.head_object(**source_key)
+            pinned = source_key | _version_of(head) | {"IfMatch": head["ETag"]}
+            upload_args = self._carried(head) | options.destination_args()
+            tagging = source_hook._readable_tags(reader, source.bucket, source.prefix + obj.key)
+            if tagging:
+                upload_args["Tagging"] = tagging
+            size = head["ContentLength"]
             try:
-                parts = []
-                part_size = options.part_size(obj.size)
-                for number in range(1, math.ceil(obj.size / part_size) + 1):
-                    data = body.read(part_size)
-                    etag = writer.upload_part(**target, UploadId=upload_id, PartNumber=number, Body=data)["ETag"]
-                    parts.append({"PartNumber": number, "ETag": etag})
-                writer.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
-            except BaseException:
-                writer.abort_multipart_upload(**target, UploadId=upload_id)
-                raise
-        finally:
-            body.close()
+                if size <= options.multipart_threshold:
+                    body = reader.get_object(**pinned)["Body"]
+                    try:
+                        writer.put_object(**target, Body=body.read(), **upload_args)
+                    finally:
+                        body.close()
+                    return
+                upload_id = writer.create_multipart_upload(**target, **upload_args)["UploadId"]
+                try:
+                    parts = []
+                    part_size = options.part_size(size)
+                    for number, first in enumerate(range(0, size, part_size), start=1):
+                        last = min(first + part_size, size) - 1
+                        body = reader.get_object(**pinned, Range=f"bytes={first}-{last}")["Body"]
+                        try:
+                            data = body.read()
+                        finally:
+                            body.close()
+                        etag = writer.upload_part(**target, UploadId=upload_id, PartNumber=number, Body=data)["ETag"]
+                        parts.append({"PartNumber": number, "ETag": etag})
+                    writer.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+                    return
+                except BaseException:
+                    writer.abort_multipart_upload(**target, UploadId=upload_id)
+                    raise
+            except ClientError as error:
+                if not _source_changed(error):
+                    raise
+                self.log.warning(
+                    "s3://%s/%s changed during its copy: copying it again", source.bucket, source_key["Key"]
+                )
+        raise SourceChangedError(f"s3://{source.bucket}/{source_key['Key']}")
 
     def delete_keys(self, root: S3Location, keys: list[str]) -> dict[str, str]:
         """Delete up to 1,000 relative keys; return key -> error for each failure.

@@ -8,11 +8,35 @@ from typing import Any
 from airflow.providers.http.hooks.http import HttpHook
 
 
+def search_scheme(connection: Any) -> str:
+    """``http`` or ``https``: how a search connection is spoken to (see :class:`SearchIndexHook`)."""
+    for stated in (connection.schema, connection.extra_dejson.get("scheme")):
+        if stated and str(stated).lower() in ("http", "https"):
+            return str(stated).lower()
+    if (connection.conn_type or "").lower() == "https" or connection.password:
+        return "https"
+    return "http"
+
+
+class _WithScheme:
+    """A connection whose ``schema`` reads as ``scheme``; everything else is the connection's own."""
+
+    def __init__(self, connection: Any, scheme: str) -> None:
+        self._connection, self.schema = connection, scheme
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
 class SearchIndexHook(HttpHook):
     """Index and alias calls to OpenSearch/Elasticsearch through an Airflow HTTP connection.
 
-    The connection's host (and port, login, password, extras) address the cluster, e.g.
-    ``http://user:pass@search.internal:9200``.
+    The connection's host (and port, login, password, extras) address the cluster. Unlike the
+    plain HTTP hook, which speaks ``http`` unless the connection's ``schema`` says otherwise,
+    the scheme is, in order: the ``schema`` field (``http`` or ``https``), an extra
+    ``{"scheme": ...}``, ``https`` for a connection of type ``https`` (the URI form
+    ``https://user:pass@search.internal:443``), and ``https`` whenever a password is set, so
+    credentials never travel in clear text unless ``schema`` is ``http`` on purpose.
 
     :param search_conn_id: the Airflow connection of the cluster.
     """
@@ -23,6 +47,9 @@ class SearchIndexHook(HttpHook):
 
     def __init__(self, search_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(http_conn_id=search_conn_id, **kwargs)
+
+    def _set_base_url(self, connection: Any) -> None:
+        super()._set_base_url(_WithScheme(connection, search_scheme(connection)))
 
     def _call(self, method: str, endpoint: str, body: Any = None, *, ok: tuple[int, ...] = ()) -> Any:
         self.method = method
