@@ -35,12 +35,15 @@ from airflow_provider_bio.operators.bioindex import (
 
 CONFIG = json.loads(Path(os.environ.get("BIOINDEX_CONFIG", Path(__file__).with_name("bioindex.json"))).read_text())
 DEFAULTS = {"bucket": CONFIG["bucket"], "indexes": CONFIG["indexes"]}
+#: The run's bucket, a string whatever it looks like: native rendering would read an all-digit
+#: bucket such as 123456 as a number (and 0x10 as 16), so the template renders a quoted string.
+BUCKET = "{{ params.bucket | tojson }}"
 AWS = {"aws_conn_id": CONFIG.get("aws_conn_id", "aws_default")}
 #: How long an index's lock lasts unless its run takes it again (every step does).
 LOCK = {"lock_ttl_seconds": float(CONFIG.get("lock_hours", 24)) * 3600}
 WORKER = {
     **AWS,
-    "bucket": "{{ params.bucket }}",
+    "bucket": BUCKET,
     "engine": CONFIG.get("engine", "batch"),
     "job_queue": CONFIG.get("job_queue"),
     "job_definition": CONFIG.get("job_definition"),
@@ -82,7 +85,7 @@ def mark(task_id: str, compressed: bool) -> SetBioIndexCompressedOperator:
         task_id=task_id,
         indexes="{{ ti.xcom_pull(task_ids='plan', key='indexes') }}",
         compressed=compressed,
-        bucket="{{ params.bucket }}",
+        bucket=BUCKET,
         bioindex_conn_id=CONFIG.get("bioindex_conn_id", "bioindex_default"),
         served_bucket=CONFIG["bucket"],
         lock=True,
@@ -110,7 +113,7 @@ def release() -> ReleaseBioIndexLocksOperator:
     task = ReleaseBioIndexLocksOperator(
         task_id="release_locks",
         indexes="{{ ti.xcom_pull(task_ids='plan', key='locked') }}",
-        bucket="{{ params.bucket }}",
+        bucket=BUCKET,
         **AWS,
         retries=3,
     ).as_teardown()

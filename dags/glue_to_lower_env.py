@@ -6,7 +6,10 @@ flags off, delete the environment's tables and search domains (saving the domain
 configuration), recreate the empty table and the search domains as they were (or, with
 ``redeploy_dag_id``, run the team's deploy DAG), streams off (moving the stream processors
 onto the recreated table's stream), the table copy and the documents sync side by side,
-streams on, wait for the processors to drain, migrate flag on. A failed step is retried or
+streams on, wait for the processors to drain, migrate flag on. Before any of it, ``check_run``
+refuses a conf of the wrong shape and a scheduled run that starts more than ``late_run_hours``
+(6 unless the entry says otherwise) after its scheduled time, unless its conf has
+``confirm_late_run``; manual runs are not held to the schedule. A failed step is retried or
 cleared on its own; nothing before it reruns. A ``dry_run`` conf runs every step as a preview:
 each reports what it would do, with its counts, and writes nothing.
 """
@@ -19,8 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
 from airflow.sdk import DAG, Param, chain
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
 from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
@@ -36,6 +40,46 @@ CONFIG = Path(os.environ.get("GLUE_TO_LOWER_ENV_CONFIG", Path(__file__).with_nam
 def documents_wanted(sync_documents: bool) -> bool:
     """Let the documents sync run unless the trigger's conf turned it off."""
     return bool(sync_documents)
+
+
+#: How many hours after its scheduled time a scheduled run may start and still run its steps.
+DEFAULT_LATE_RUN_HOURS = 6.0
+#: The conf's fields: each is a boolean.
+FIELDS = ("dry_run", "sync_documents", "confirm_late_run")
+
+
+def check_run(dag_id: str, late_run_hours: float, **context) -> None:
+    """Refuse a conf of the wrong shape, and a scheduled run that starts too long after its time.
+
+    Runs first, before any AWS call; a refusal fails the task at once (no retry).
+
+    :param dag_id: the DAG, for the message's trigger command.
+    :param late_run_hours: how late after its scheduled time a scheduled run may start.
+    :raises AirflowFailException: naming the bad fields, or the lateness and ``confirm_late_run``.
+    """
+    dag_run = context["dag_run"]
+    given = dict(dag_run.conf or {})
+    values = {**context["params"], **given}
+    unknown = sorted(set(given) - set(FIELDS))
+    problems = [f"unknown field(s) {unknown}; known: {list(FIELDS)}"] if unknown else []
+    problems += [
+        f"{name}: {values.get(name)!r} is not true or false" for name in FIELDS if type(values.get(name)) is not bool
+    ]
+    if problems:
+        raise AirflowFailException(f"Invalid {dag_id} conf: " + "; ".join(problems))
+    if str(dag_run.run_type) not in ("scheduled", "DagRunType.SCHEDULED") or values["dry_run"]:
+        return
+    scheduled = getattr(dag_run, "run_after", None) or dag_run.data_interval_end or dag_run.logical_date
+    started = dag_run.start_date or pendulum.now("UTC")
+    late = started - scheduled
+    if late > timedelta(hours=late_run_hours) and not values["confirm_late_run"]:
+        raise AirflowFailException(
+            f"{dag_id}: this scheduled run starts {late} after its scheduled time {scheduled.isoformat()}, more than "
+            f"the {late_run_hours:g} hours its late_run_hours allows (e.g. the DAG was unpaused late), so it "
+            "deletes and overwrites nothing. To copy now anyway, trigger it with the Param confirm_late_run: "
+            f"airflow dags trigger {dag_id} --conf '{{\"confirm_late_run\": true}}' (or tick confirm_late_run in "
+            "the trigger form)"
+        )
 
 
 def build(env: str, cfg: dict) -> DAG:
@@ -60,11 +104,22 @@ def build(env: str, cfg: dict) -> DAG:
                 description="every step reports what it would do, with its counts; nothing is written",
             ),
             "sync_documents": Param(True, type="boolean", description="false to skip the documents sync"),
+            "confirm_late_run": Param(
+                False,
+                type="boolean",
+                description="true to run the steps even though a scheduled run starts long after its time",
+            ),
         },
         default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
         tags=["bio", "lower-environment"],
         doc_md=__doc__,
     ) as dag:
+        checked = PythonOperator(
+            task_id="check_run",
+            python_callable=check_run,
+            op_kwargs={"dag_id": f"glue_to_{env}", "late_run_hours": cfg.get("late_run_hours", DEFAULT_LATE_RUN_HOURS)},
+            retries=0,
+        )
         flags_off = SetDeployFlagsOperator(
             task_id="flags_off",
             flags={
@@ -173,7 +228,7 @@ def build(env: str, cfg: dict) -> DAG:
             task_id="migrate_on", flags={"migrate": "true"}, deploy_table=dest["deploy_table"], **lower
         )
 
-        chain(flags_off, reset, *recreate, streams_off)
+        chain(checked, flags_off, reset, *recreate, streams_off)
         streams_off >> [copy_table, skip_sync]
         skip_sync >> sync_documents
         [copy_table, sync_documents] >> streams_on >> drained >> flags_on

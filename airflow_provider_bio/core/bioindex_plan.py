@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_bio.core.s3_sync import parse_s3_uri
+from airflow_provider_bio.core.schema_patterns import whole
 
 #: The worker's actions.
 ACTIONS = ("compress", "verify", "delete-originals", "decompress")
@@ -24,14 +25,14 @@ MAX_CHUNKS = 1024
 DEFAULT_CHUNK_GIB = 20.0
 DEFAULT_CHUNK_FILES = 2000
 
-_BUCKET = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
+_BUCKET = {"type": "string", "pattern": whole(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")}
 _INDEX = {
     "type": "object",
     "additionalProperties": False,
     "required": ["name", "prefix"],
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "prefix": {"type": "string", "minLength": 1, "pattern": r"^[^/].*/$"},
+        "prefix": {"type": "string", "minLength": 1, "pattern": whole(r"[^/\n].*/")},
     },
 }
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}}

@@ -13,6 +13,8 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from airflow_provider_bio.core.schema_patterns import whole
+
 #: Upper bound of ``concurrency``: each in-flight invocation holds one worker thread and one HTTP
 #: connection for up to the Lambda's 900 s, and AWS accounts start with 1,000 concurrent Lambda
 #: executions shared by every function.
@@ -21,6 +23,7 @@ DEFAULT_CONCURRENCY = 20
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 100_000
 
+
 _POSITIVE_IDS = {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}
 JOB_PARAMS_ITEM = {
     "type": "object",
@@ -28,18 +31,22 @@ JOB_PARAMS_ITEM = {
     "required": ["background_ids", "pipeline_run_ids"],
     "properties": {"background_ids": _POSITIVE_IDS, "pipeline_run_ids": _POSITIVE_IDS},
 }
-_INDEX_NAME = {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9._-]*$", "maxLength": 200}
+_INDEX_NAME = {"type": ["string", "null"], "pattern": whole(r"[a-z0-9][a-z0-9._-]*"), "maxLength": 200}
+#: Fields whose schema type is ``integer``: JSON schema counts 4.0 as the integer 4, so they are
+#: turned into ints once valid (``range``, slicing and thread pools refuse floats).
+INTEGER_FIELDS = ("concurrency", "chunk_size")
 
 #: Field name -> (default, JSON schema, what a valid value looks like).
 FIELDS: dict[str, tuple[Any, dict[str, Any], str]] = {
     "job_params": (
         None,
-        {"type": ["array", "null"], "minItems": 1, "items": JOB_PARAMS_ITEM},
+        # [] is "not given": it is what the trigger form's list editor leaves once touched.
+        {"type": ["array", "null"], "items": JOB_PARAMS_ITEM},
         'a non-empty list of {"background_ids": [positive int, ...], "pipeline_run_ids": [positive int, ...]}',
     ),
     "input_s3_uri": (
         None,
-        {"type": ["string", "null"], "pattern": r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$"},
+        {"type": ["string", "null"], "pattern": whole(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+")},
         "an s3://bucket/key URI of an input file in the Glue job's JSON format",
     ),
     "concurrency": (
@@ -54,7 +61,7 @@ FIELDS: dict[str, tuple[Any, dict[str, Any], str]] = {
     ),
     "lambda_function_name": (
         None,
-        {"type": "string", "pattern": r"^[A-Za-z0-9_:.-]{1,170}$"},
+        {"type": "string", "pattern": whole(r"[A-Za-z0-9_:.-]{1,170}")},
         "the taxon-indexing Lambda's name or ARN, e.g. taxon-indexing-lambda-sandbox-index_taxons",
     ),
     "scored_taxon_counts_index_name": (
@@ -74,7 +81,7 @@ FIELDS: dict[str, tuple[Any, dict[str, Any], str]] = {
     ),
     "index_suffix": (
         None,
-        {"type": ["string", "null"], "pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$"},
+        {"type": ["string", "null"], "pattern": whole(r"[a-z0-9][a-z0-9_-]{0,63}")},
         "a lowercase suffix such as v6, naming the fresh indexes",
     ),
     "swap_aliases": (
@@ -94,7 +101,7 @@ INPUT_FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["job_params"],
     "properties": {
-        "job_params": FIELDS["job_params"][1] | {"type": "array"},
+        "job_params": {"type": "array", "minItems": 1, "items": JOB_PARAMS_ITEM},
         "concurrency": {"type": "integer", "minimum": 1},
         "skip": {"type": "array", "items": {"type": "integer", "minimum": 0}},
     },
@@ -151,6 +158,8 @@ def validate_conf(conf: Mapping[str, Any]) -> TaxonIndexConf:
     :raises ConfError: naming every bad field and what a good value looks like.
     """
     values = {name: default for name, (default, _, _) in FIELDS.items()} | dict(conf)
+    if values["job_params"] == []:
+        values["job_params"] = None
     problems = _problems(Draft7Validator(CONF_SCHEMA), values, "")
     if not problems:
         if (values["job_params"] is None) == (values["input_s3_uri"] is None):
@@ -172,7 +181,16 @@ def validate_conf(conf: Mapping[str, Any]) -> TaxonIndexConf:
     if suffix:
         for prefix in INDEX_PREFIXES:
             values[f"{prefix}_index_name"] = f"{prefix}-{suffix}"
+    for name in INTEGER_FIELDS:
+        values[name] = int(values[name])
+    if values["job_params"] is not None:
+        values["job_params"] = _int_ids(values["job_params"])
     return TaxonIndexConf(**values)
+
+
+def _int_ids(job_params: list[dict[str, list[Any]]]) -> list[dict[str, list[int]]]:
+    """Valid ``job_params`` with their ids as ints (JSON schema takes 3.0 for the integer 3)."""
+    return [{key: [int(i) for i in ids] for key, ids in item.items()} for item in job_params]
 
 
 def parse_input_file(text: str, uri: str) -> tuple[list[dict[str, list[int]]], list[str]]:
@@ -198,4 +216,4 @@ def parse_input_file(text: str, uri: str) -> tuple[list[dict[str, list[int]]], l
         )
     if "concurrency" in document:
         warnings.append(f"{uri}: 'concurrency' is ignored; the run's concurrency conf applies")
-    return document["job_params"], warnings
+    return _int_ids(document["job_params"]), warnings

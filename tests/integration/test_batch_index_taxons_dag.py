@@ -132,3 +132,10 @@ def test_clearing_a_finished_run_after_its_indexes_were_recreated_fills_them_aga
     assert cleared.state == "success"
     assert first == 12 and sum(faults.invocations.values()) == 24, "every pair is indexed again into the new indexes"
     assert cluster.aliases["scored_taxon_counts"] == {"scored_taxon_counts-v6"}
+
+
+def test_whole_numbers_written_as_floats_run_like_ints(dag):
+    run = dag.test(run_conf=CONF | {"chunk_size": 4.0, "concurrency": 4.0})
+    assert run.state == "success"
+    report = run.get_task_instance("report").xcom_pull(task_ids="report")
+    assert report["confirmed"] == 12 and report["failed"] == []

@@ -289,3 +289,18 @@ def test_a_refused_plan_gives_back_the_locks_it_took(world) -> None:
     assert lock_of(world["s3"], "genes/") is None  # taken first, then given back
     assert lock_of(world["s3"], "variants/")["owner"] == "bioindex_compress/manual__other"
     assert keys(world["s3"]) == {*FILES, "_bioindex-locks/variants.lock"}
+
+
+def test_an_all_digit_bucket_stays_a_bucket_name_through_every_step(world) -> None:
+    bucket = "123456"  # a valid S3 bucket name; native templating would make it the number 123456
+    s3 = world["s3"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for key, seed in FILES.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=lines(seed))
+    config = json.loads(Path(os.environ["BIOINDEX_CONFIG"]).read_text())
+    Path(os.environ["BIOINDEX_CONFIG"]).write_text(json.dumps(config | {"bucket": bucket}))
+    run = load("bioindex_compress").test(run_conf=CONF | ONE_CHUNK | {"bucket": bucket})
+    assert run.state == "success", states(run)
+    found = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "genes/part-0.json.gz" in found and "genes/part-0.json" not in found
+    assert flags(world["database"])["genes"] == 1

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_bio.core.bioindex_plan import (
+    FIELDS,
     IndexTarget,
     check_keys,
     plan_chunks,
@@ -104,3 +105,19 @@ def test_a_bucket_other_than_the_served_one_is_refused() -> None:
     with pytest.raises(ValueError, match="bucket: dig-bio-index-copy is not the bucket the bio-index serves"):
         validate_conf(CONF | {"bucket": "dig-bio-index-copy"}, served_bucket="dig-bio-index")
     assert validate_conf(CONF, served_bucket="dig-bio-index")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"bucket": "dig-bio-index\n"}, "bucket"), ({"indexes": [{"name": "genes", "prefix": "genes/\n"}]}, "indexes")],
+    ids=["bucket", "prefix"],
+)
+def test_a_trailing_newline_is_refused_by_the_form_and_by_the_plan(change, field) -> None:
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    good = {"bucket": "dig-bio-index", "indexes": [{"name": "genes", "prefix": "genes/"}]}
+    with pytest.raises(ParamValidationError):
+        Param(None, **FIELDS[field][1]).resolve(change[field])
+    with pytest.raises(ValueError, match=field):
+        validate_conf(good | change)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from airflow_provider_bio.core.taxon_conf import ConfError, parse_input_file, validate_conf
+from airflow_provider_bio.core.taxon_conf import FIELDS, ConfError, parse_input_file, validate_conf
 
 GOOD = {
     "lambda_function_name": "taxon-indexing-lambda-sandbox-index_taxons",
@@ -71,3 +71,60 @@ def test_bad_input_file_is_rejected(text, message):
     with pytest.raises(ConfError) as raised:
         parse_input_file(text, "s3://b/k.json")
     assert message in str(raised.value) or "background_ids[0]" in str(raised.value)
+
+
+def _params_refuse(name, value) -> bool:
+    """Whether the DAG's Param for ``name`` (built from the same schema) refuses ``value`` at trigger time."""
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    default, schema, _ = FIELDS[name]
+    try:
+        Param(default, **schema).resolve(value)
+    except ParamValidationError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"index_suffix": "v6\n"},
+        {"lambda_function_name": "taxon-indexing\n"},
+        {"scored_taxon_counts_index_name": "scored_taxon_counts-v6\n"},
+        {"pipeline_runs_index_name": "pipeline_runs-v6\n"},
+        {"input_s3_uri": "s3://bucket/input.json\n", "job_params": None},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_a_trailing_newline_is_refused_by_the_form_and_by_the_plan(change):
+    name, value = next(iter(change.items()))
+    assert _params_refuse(name, value)
+    with pytest.raises(ConfError, match=name):
+        validate_conf(GOOD | change)
+
+
+@pytest.mark.parametrize("name", ["chunk_size", "concurrency"])
+def test_a_whole_number_written_as_a_float_is_taken_as_an_int(name):
+    assert not _params_refuse(name, 4.0)  # JSON schema's integer counts 4.0 as 4
+    conf = validate_conf(GOOD | {name: 4.0})
+    assert getattr(conf, name) == 4 and type(getattr(conf, name)) is int
+    assert _params_refuse(name, 4.5)
+
+
+def test_float_ids_that_are_whole_numbers_are_taken_as_ints():
+    conf = validate_conf(GOOD | {"job_params": [{"background_ids": [1.0, 2], "pipeline_run_ids": [10.0]}]})
+    assert conf.job_params == [{"background_ids": [1, 2], "pipeline_run_ids": [10]}]
+    assert all(type(i) is int for item in conf.job_params for ids in item.values() for i in ids)
+    job_params, _ = parse_input_file('{"job_params": [{"background_ids": [3.0], "pipeline_run_ids": [4]}]}', "s3://b/k")
+    assert job_params == [{"background_ids": [3], "pipeline_run_ids": [4]}]
+    assert type(job_params[0]["background_ids"][0]) is int
+
+
+def test_an_empty_job_params_list_is_not_given():
+    """The trigger form's list editor leaves [] once touched; with input_s3_uri the run goes on."""
+    assert not _params_refuse("job_params", [])
+    conf = validate_conf({"lambda_function_name": "f", "job_params": [], "input_s3_uri": "s3://bucket/in.json"})
+    assert conf.job_params is None and conf.input_s3_uri == "s3://bucket/in.json"
+    with pytest.raises(ConfError, match="exactly one"):
+        validate_conf({"lambda_function_name": "f", "job_params": []})
