@@ -11,6 +11,8 @@ import copy
 import hashlib
 import hmac
 import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -21,6 +23,7 @@ from airflow_provider_bio.core.obfuscation import (
     ObfuscationSettings,
     addresses_outside,
     obfuscate_item,
+    pseudonym,
     too_large,
 )
 
@@ -228,3 +231,32 @@ def test_an_item_over_400_kb():
 def test_a_bad_domain_is_refused(domain):
     with pytest.raises(ValueError, match="domain"):
         ObfuscationSettings(domain=domain, secret=SECRET)
+
+
+#: Pseudonyms for SECRET, computed once by hand with
+#: ``hmac.new(SECRET, address.lower().encode(), hashlib.sha256).hexdigest()`` and pasted here, so a
+#: salt, a different digest or a different key construction changes them.
+PINNED = {
+    "Jane.Doe@Example.GOV": "6d6f3b759f9a75869ebb7c9f4602417fc08e99bcc745f6d558babfd43f4da187@example.com",
+    "jane.doe@example.gov": "6d6f3b759f9a75869ebb7c9f4602417fc08e99bcc745f6d558babfd43f4da187@example.com",
+    "petitioner@court.org": "7bdcc44f3e356c63e6d4df9522943a55fc371c52f20ed8b6e5242ca50729dd52@example.com",
+}
+
+
+@pytest.mark.parametrize(("address", "expected"), PINNED.items())
+def test_pseudonyms_are_pinned_for_a_fixed_secret(address, expected):
+    assert pseudonym(address, SETTINGS) == expected
+    assert obfuscate_item({"email": address}, SETTINGS)[0] == {"email": expected}
+
+
+def test_pseudonyms_are_the_same_in_separate_processes():
+    script = (
+        "from airflow_provider_bio.core.obfuscation import ObfuscationSettings, pseudonym;"
+        f"print(pseudonym('petitioner@court.org', ObfuscationSettings(domain='example.com', secret={SECRET!r})))"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+        for _ in range(2)
+    ]
+    outputs = [run.stdout.strip() for run in runs]
+    assert outputs == [PINNED["petitioner@court.org"]] * 2
