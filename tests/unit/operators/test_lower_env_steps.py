@@ -68,8 +68,117 @@ def test_recreated_table_has_the_source_shape(aws):
     assert result == {"created": True}
     created = aws.describe_table(TableName="efcms-test-alpha")["Table"]
     assert table_shape(created) == table_shape(aws.describe_table(TableName="efcms-prod-alpha")["Table"])
+    assert created["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"  # not recreated as provisioned 1/1
     assert created["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
     assert created["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+#: DescribeTable answers written by hand (as DynamoDB returns them: an on-demand table still reports
+#: a ProvisionedThroughput of zeros, and its billing mode sits under BillingModeSummary), with the
+#: CreateTable arguments each must give.
+ON_DEMAND_DESCRIPTION = {
+    "TableName": "efcms-prod-alpha",
+    "TableStatus": "ACTIVE",
+    "ItemCount": 12,
+    **KEYS,
+    "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
+    "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": "2024-01-01"},
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+            "IndexStatus": "ACTIVE",
+            "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
+            "IndexSizeBytes": 0,
+            "ItemCount": 0,
+        }
+    ],
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    "LatestStreamArn": "arn:aws:dynamodb:us-west-2:123456789012:table/efcms-prod-alpha/stream/2024",
+}
+ON_DEMAND_CREATE = {
+    **KEYS,
+    "BillingMode": "PAY_PER_REQUEST",
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+}
+PROVISIONED_DESCRIPTION = {
+    "TableName": "efcms-prod-beta",
+    "TableStatus": "ACTIVE",
+    **KEYS,
+    "ProvisionedThroughput": {"NumberOfDecreasesToday": 1, "ReadCapacityUnits": 25, "WriteCapacityUnits": 10},
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "IndexStatus": "ACTIVE",
+            "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 5, "WriteCapacityUnits": 3},
+        }
+    ],
+    "StreamSpecification": {"StreamEnabled": False},
+}
+PROVISIONED_CREATE = {
+    **KEYS,
+    "BillingMode": "PROVISIONED",
+    "ProvisionedThroughput": {"ReadCapacityUnits": 25, "WriteCapacityUnits": 10},
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 3},
+        }
+    ],
+}
+LSI_DESCRIPTION = {
+    "TableName": "efcms-prod-gamma",
+    "KeySchema": KEYS["KeySchema"],
+    "AttributeDefinitions": [*KEYS["AttributeDefinitions"][:2], {"AttributeName": "lsi1sk", "AttributeType": "N"}],
+    "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
+    "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+    "LocalSecondaryIndexes": [
+        {
+            "IndexName": "lsi1",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "lsi1sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]},
+            "IndexSizeBytes": 0,
+            "ItemCount": 0,
+            "IndexArn": "arn:aws:dynamodb:us-west-2:123456789012:table/efcms-prod-gamma/index/lsi1",
+        }
+    ],
+}
+LSI_CREATE = {
+    "KeySchema": KEYS["KeySchema"],
+    "AttributeDefinitions": [*KEYS["AttributeDefinitions"][:2], {"AttributeName": "lsi1sk", "AttributeType": "N"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "LocalSecondaryIndexes": [
+        {
+            "IndexName": "lsi1",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "lsi1sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]},
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        pytest.param(ON_DEMAND_DESCRIPTION, ON_DEMAND_CREATE, id="on-demand-gsi-stream"),
+        pytest.param(PROVISIONED_DESCRIPTION, PROVISIONED_CREATE, id="provisioned-throughput"),
+        pytest.param(LSI_DESCRIPTION, LSI_CREATE, id="on-demand-lsi"),
+    ],
+)
+def test_table_shape_gives_the_create_table_arguments_for_a_describe_table_answer(description, expected):
+    assert table_shape(description) == expected
 
 
 def test_persistence_reset_previews_then_deletes_and_waits(aws):
