@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from airflow_provider_bio.operators import taxon_index
 from tests.integration.conftest import CONF
-from tests.support.botocore_events import FakeLambdaFaults, function_error, recorded_calls
+from tests.support.botocore_events import FakeLambdaFaults, client_events, function_error, recorded_calls
 from tests.support.search_cluster import FakeCluster
 
 
@@ -139,3 +141,37 @@ def test_whole_numbers_written_as_floats_run_like_ints(dag):
     assert run.state == "success"
     report = run.get_task_instance("report").xcom_pull(task_ids="report")
     assert report["confirmed"] == 12 and report["failed"] == []
+
+
+def test_the_chunks_are_mapped_two_at_a_time_per_run(dag):
+    assert dag.get_task("index_chunk").partial_kwargs.get("max_active_tis_per_dagrun") == 2
+
+
+class _InFlight:
+    """Counts Lambda invocations in flight at once (each held open a little in ``before-send``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def before_send(self, **_):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.05)
+        with self._lock:
+            self.now -= 1
+
+
+def test_no_more_invocations_in_flight_than_the_runs_concurrency(dag):
+    in_flight = _InFlight()
+    with client_events({"before-send.lambda.Invoke": in_flight.before_send}):
+        run = dag.test(run_conf=CONF)
+    assert run.state == "success"
+    planned = run.get_task_instance("plan").xcom_pull(task_ids="plan")
+    # 12 pairs in chunks of 4 at concurrency 4, two chunks at a time: 2 invocations per chunk.
+    assert [chunk["max_in_flight"] for chunk in planned] == [2, 2, 2]
+    # dag.test() runs the mapped chunks one after another, so the run-wide bound is only exercised
+    # up to one chunk's 2 here; the mapping's max_active_tis_per_dagrun is checked in the test above.
+    assert 2 <= in_flight.most <= CONF["concurrency"]
