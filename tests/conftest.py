@@ -33,6 +33,12 @@ sys.path.insert(0, str(REPO))
 import shutil  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI runs the property tests on a fixed seed, so a run is repeatable; elsewhere they explore anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
