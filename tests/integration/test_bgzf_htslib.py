@@ -111,6 +111,16 @@ def bgzip_at(bgzip: str, data: bytes, level: int) -> bytes:
     return subprocess.run([bgzip, "-c", "-l", str(level)], input=data, check=True, capture_output=True).stdout
 
 
+def test_the_default_level_is_byte_identical_to_bgzip_without_a_level(bgzip: str) -> None:
+    """README: with no level given, our output is bgzip's (``bgzip -c``, no ``-l``) byte for byte."""
+    data = mixed_content()
+    out = io.BytesIO()
+    with BgzfWriter(out.write) as writer:
+        writer.write(data)
+    theirs = subprocess.run([bgzip, "-c"], input=data, check=True, capture_output=True).stdout
+    assert out.getvalue() == theirs
+
+
 @pytest.mark.parametrize("level", [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8])
 def test_levels_up_to_8_are_byte_identical_to_htslib(bgzip: str, level: int) -> None:
     data = mixed_content()

@@ -7,10 +7,14 @@ from typing import Any
 
 
 class FakeTaskStateStore:
-    """The task state store's get/set, keeping values as JSON like Airflow's metastore backend."""
+    """The task state store's get/set, keeping values as JSON like Airflow's metastore backend.
+
+    ``retention`` records the retention each key was last set with (``None`` when none was given).
+    """
 
     def __init__(self) -> None:
         self.saved: dict[str, str] = {}
+        self.retention: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         return json.loads(self.saved[key]) if key in self.saved else default
@@ -19,6 +23,7 @@ class FakeTaskStateStore:
         if value is None:
             raise ValueError("Cannot set value as None")
         self.saved[key] = json.dumps(value)
+        self.retention[key] = retention
 
 
 class FakeTaskInstance:

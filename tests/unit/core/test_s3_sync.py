@@ -65,8 +65,8 @@ def test_unsorted_listing_is_refused():
 
 
 def test_keys_compare_in_s3_order_for_unicode_and_symbols():
-    keys = sorted(["a b", "a+b", "a%2F", "é", "z/", "日本", "A"], key=lambda k: k.encode())
-    assert keys == sorted(keys)  # UTF-8 byte order is code point order
+    # S3 lists keys in UTF-8 byte order: upper case before lower, symbols by their byte, non-ASCII last.
+    keys = ["A", "B", "a b", "a%2F", "a+b", "z/", "é", "日本"]
     assert [s[1] for s in plan([obj(k) for k in keys], [])] == keys
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -31,9 +32,11 @@ def test_chunks_cover_every_pair_once_in_order():
     assert [(chunk.number, chunk.count) for chunk in chunks] == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
-def test_same_input_gives_same_chunks():
-    pairs = [(i, 1) for i in range(1, 1000)]
-    assert plan_chunks(pairs, chunk_size=7, concurrency=9) == plan_chunks(list(pairs), chunk_size=7, concurrency=9)
+def test_a_short_last_chunk_holds_the_rest():
+    pairs = [(i, 1) for i in range(1, 21)]
+    chunks = plan_chunks(pairs, chunk_size=7, concurrency=9)
+    assert [list(chunk.pairs) for chunk in chunks] == [pairs[0:7], pairs[7:14], pairs[14:20]]
+    assert [(chunk.number, chunk.count) for chunk in chunks] == [(1, 3), (2, 3), (3, 3)]
 
 
 @pytest.mark.parametrize("concurrency", [1, 2, 3, 20, 21, 200])
@@ -90,5 +93,6 @@ def test_confirmed_bitmap_round_trips():
 
 
 def test_fingerprint_tells_chunks_apart():
-    assert pairs_fingerprint([(1, 2), (3, 4)]) == pairs_fingerprint([(1, 2), (3, 4)])
+    assert re.fullmatch(r"[0-9a-f]{16}", pairs_fingerprint([(1, 2), (3, 4)]))
+    assert pairs_fingerprint([(1, 2), (3, 4)]) != pairs_fingerprint([(1, 2), (3, 5)])
     assert pairs_fingerprint([(1, 2), (3, 4)]) != pairs_fingerprint([(3, 4), (1, 2)])

@@ -49,3 +49,37 @@ def test_the_base_url_has_the_documented_scheme(monkeypatch, conn, base_url):
     hook = SearchIndexHook()
     hook.get_conn()
     assert hook.base_url == base_url
+
+
+def _error(kind: str, index: str) -> dict:
+    cause = {"type": kind, "reason": f"{kind} for [{index}]", "index": index}
+    return {"error": {"root_cause": [cause], **cause}, "status": 400}
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "created"),
+    [
+        pytest.param(200, {"acknowledged": True, "index": "taxa-v2"}, True, id="created"),
+        pytest.param(400, _error("resource_already_exists_exception", "taxa-v2"), False, id="already exists"),
+    ],
+)
+def test_ensure_index_tells_created_from_already_there(monkeypatch, status, answer, created):
+    from tests.support.http_recorder import recording_server
+
+    with recording_server(lambda method, path, body: (status, answer)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        assert SearchIndexHook().ensure_index("taxa-v2", {"mappings": {}}) is created
+    assert [(r.method, r.path) for r in server.requests] == [("PUT", "/taxa-v2")]
+
+
+def test_ensure_index_raises_on_a_rejected_mapping(monkeypatch):
+    """Only "already exists" is a harmless 400: a mapping the cluster refuses is neither created nor existing."""
+    from tests.support.http_recorder import recording_server
+
+    answer = _error("mapper_parsing_exception", "taxa-v2")
+    mappings = {"mappings": {"properties": {"name": {"type": "no-such-type"}}}}
+    with recording_server(lambda method, path, body: (400, answer)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        with pytest.raises(RuntimeError, match=r"taxa-v2.*400.*mapper_parsing_exception"):
+            SearchIndexHook().ensure_index("taxa-v2", mappings)
+    assert [(r.method, r.path, r.body) for r in server.requests] == [("PUT", "/taxa-v2", mappings)]

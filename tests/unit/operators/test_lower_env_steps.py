@@ -223,3 +223,37 @@ def test_a_dry_run_of_the_redeploy_triggers_nothing():
     )
     assert "dry_run" in operator.template_fields
     assert operator.execute({}) == {"dry_run": True, "would_trigger": "deploy_test"}
+
+
+def test_a_table_deletion_blocked_by_replication_is_tried_again(aws, monkeypatch):
+    """README: a deletion refused while replicas are being removed is retried until it goes through."""
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events, http_response
+
+    # Not 0: the table waiter's MaxAttempts divides the timeout by it.
+    monkeypatch.setattr(persistence, "POLL_SECONDS", 0.01)
+    aws.create_table(
+        TableName="efcms-test-alpha",
+        BillingMode="PAY_PER_REQUEST",
+        **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+    )
+    refusals = []
+
+    def replication_blocks_twice(**_):
+        if len(refusals) == 2:
+            return None  # the third DeleteTable reaches DynamoDB
+        message = "Table efcms-test-alpha is being updated: replicas are being removed"
+        refusals.append(message)
+        error = {
+            "Error": {"Code": "ResourceInUseException", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return http_response(400, {}), error
+
+    with client_events({"before-call.dynamodb.DeleteTable": replication_blocks_twice}), recorded_calls() as calls:
+        result = DeletePersistenceOperator(
+            task_id="reset", tables=["efcms-test-alpha"], aws_conn_id=None, region_name=REGION
+        ).execute(make_context())
+    assert [c.operation for c in calls].count("DeleteTable") == 3 and len(refusals) == 2
+    assert result["tables"] == ["efcms-test-alpha"]
+    assert aws.list_tables()["TableNames"] == []

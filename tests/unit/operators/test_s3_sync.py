@@ -255,3 +255,59 @@ def test_bad_arguments_fail_before_any_aws_call(kwargs, message):
     with recorded_calls() as calls, pytest.raises(ValueError, match=message):
         sync(**kwargs)
     assert calls == []
+
+
+def test_a_key_deleteobjects_refuses_fails_the_sync_and_is_not_counted_deleted(s3, monkeypatch):
+    """S3 answers 200 to DeleteObjects and lists refused keys under ``Errors``: those are failures, not deletions."""
+    put(s3, SRC, "keep")
+    for key in ("keep", "stale-a", "refused", "stale-b"):
+        put(s3, DST, key)
+    results = []
+    original_run = S3SyncOperator._run
+
+    def run_and_keep(self, *args, **kwargs):
+        results.append(original_run(self, *args, **kwargs))
+        return results[-1]
+
+    def withhold_refused(params, **_):
+        # S3 refuses this one key: it never reaches moto, so it stays, and the answer names it.
+        params["Delete"]["Objects"] = [o for o in params["Delete"]["Objects"] if o["Key"] != "refused"]
+
+    def answer_refused(parsed, **_):
+        parsed.setdefault("Errors", []).append({"Key": "refused", "Code": "AccessDenied", "Message": "Access Denied"})
+
+    monkeypatch.setattr(S3SyncOperator, "_run", run_and_keep)
+    events = {
+        "before-parameter-build.s3.DeleteObjects": withhold_refused,
+        "after-call.s3.DeleteObjects": answer_refused,
+    }
+    with client_events(events), pytest.raises(RuntimeError, match=r"1 objects failed.*\['refused'\]"):
+        sync(delete=True, max_delete_fraction=1)
+    (result,) = results
+    assert (result.deleted.objects, result.failed.objects) == (2, 1)
+    assert result.errors == [{"key": "refused", "action": "delete", "error": "AccessDenied: Access Denied"}]
+    assert sorted(state(s3, DST)) == ["keep", "refused"]
+
+
+def test_a_failed_multipart_copy_is_aborted(s3):
+    """README: a failed multipart copy is aborted, so no incomplete upload is left at the destination."""
+    put(s3, SRC, "big.bin", b"5" * (6 * 1024**2))  # two parts at a 5 MiB part size
+    part_calls = []
+
+    def deny_the_second_part(params, **_):
+        part_calls.append(params["query_string"])
+        if params["query_string"]["partNumber"] == 2:
+            error = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            return http_response(403, {}), error
+        return None
+
+    with (
+        client_events({"before-call.s3.UploadPartCopy": deny_the_second_part}),
+        recorded_calls() as calls,
+        pytest.raises(RuntimeError, match=r"1 objects failed.*'big.bin'"),
+    ):
+        sync(multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2)
+    assert len(part_calls) == 2
+    assert s3.list_multipart_uploads(Bucket=DST).get("Uploads", []) == []
+    assert "AbortMultipartUpload" in writes(calls)
+    assert state(s3, DST) == {}

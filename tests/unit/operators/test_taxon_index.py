@@ -127,3 +127,68 @@ def test_bad_arguments_fail_before_any_aws_call(kwargs, message):
     with recorded_calls() as calls, pytest.raises(ValueError, match=message):
         _operator(**kwargs).execute(make_context())
     assert calls == []
+
+
+def _confirmed_positions(store):
+    """Positions the stored progress says are confirmed: its value is a base64 bitmap, one bit per pair."""
+    import base64
+
+    saved = store.get(PROGRESS_KEY)
+    if saved is None:
+        return set()
+    bits = base64.b64decode(saved["value"])
+    return {position for position in range(len(bits) * 8) if bits[position // 8] >> (position % 8) & 1}
+
+
+def test_progress_is_saved_while_invoking_not_only_at_the_end(lambda_function):
+    """README: confirmed pairs are saved every second (SAVE_EVERY_SECONDS) while the chunk runs."""
+    import json
+    import time
+
+    from tests.support.botocore_events import client_events
+
+    store = FakeTaskStateStore()
+    seen_by_the_last_invocation = []
+
+    def slow(request, **_):
+        time.sleep(0.45)
+        payload = json.loads(request.body)
+        if (payload["pipeline_run_id"], payload["background_id"]) == (13, 2):
+            seen_by_the_last_invocation.append(_confirmed_positions(store))
+
+    assert taxon_index.SAVE_EVERY_SECONDS == 1.0
+    with client_events({"before-send.lambda.Invoke": slow}):
+        result = _operator(max_in_flight=1).execute(make_context(store))
+    assert result["confirmed"] == len(PAIRS)
+    # One at a time, 0.45 s each: the last pair starts at ~2.25 s, after a save at ~1.35 s (3 pairs confirmed).
+    (seen,) = seen_by_the_last_invocation
+    assert {0, 1, 2} <= seen and 5 not in seen
+    assert _confirmed_positions(store) == {0, 1, 2, 3, 4, 5}
+
+
+def test_progress_is_stored_never_to_expire(lambda_function):
+    """The chunk's progress must outlive the store's default retention: a clear days later still resumes."""
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+    store = FakeTaskStateStore()
+    with FakeLambdaFaults().active():
+        _operator().execute(make_context(store))
+    assert store.retention == {PROGRESS_KEY: NEVER_EXPIRE}
+
+
+@pytest.mark.parametrize(
+    ("botocore_config", "expected"),
+    [
+        pytest.param(None, (905, 10, {"mode": "standard", "total_max_attempts": 6}), id="defaults"),
+        pytest.param(
+            {"read_timeout": 60, "retries": {"mode": "adaptive", "total_max_attempts": 2}},
+            (60, 10, {"mode": "adaptive", "total_max_attempts": 2}),
+            id="botocore_config overrides",
+        ),
+    ],
+)
+def test_the_lambda_client_waits_for_the_function_and_retries(lambda_function, botocore_config, expected):
+    """The Lambda may run 900 s: the client reads for 905 s and retries throttles up to 6 attempts in all."""
+    config = _operator(max_in_flight=7, botocore_config=botocore_config).hook.conn.meta.config
+    assert (config.read_timeout, config.connect_timeout, config.retries) == expected
+    assert config.max_pool_connections == 7
