@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from itertools import pairwise
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
 from tests.conftest import REPO
 from tests.support.botocore_events import recorded_calls
 from tests.support.iam import allowed, load_policy, needed_by_any_service
+from tests.support.lower_env import demo_world, load_glue_to_dags
 
 ORDER = [
     "flags_off",
@@ -24,18 +22,8 @@ ORDER = [
 ]
 
 
-def _load(config_path=None, monkeypatch=None):
-    from airflow.dag_processing.dagbag import DagBag
-
-    if config_path is not None:
-        monkeypatch.setenv("GLUE_TO_LOWER_ENV_CONFIG", str(config_path))
-    bag = DagBag(dag_folder=str(REPO / "dags" / "glue_to_lower_env.py"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
 def test_test_and_mig_run_monthly_at_five():
-    dags = _load()
+    dags = load_glue_to_dags()
     assert set(dags) == {"glue_to_test", "glue_to_mig"}
     assert dags["glue_to_test"].schedule == "0 5 1 * *" and dags["glue_to_mig"].schedule == "0 5 2 * *"
     for dag in dags.values():
@@ -43,7 +31,7 @@ def test_test_and_mig_run_monthly_at_five():
 
 
 def test_steps_run_in_the_runbook_order():
-    dag = _load()["glue_to_test"]
+    dag = load_glue_to_dags()["glue_to_test"]
     for before, after in pairwise(ORDER):
         assert dag.get_task(before).downstream_task_ids == {after}
     assert dag.get_task("streams_off").downstream_task_ids == {"copy_table", "sync_documents_wanted"}
@@ -57,22 +45,16 @@ def test_one_more_entry_is_one_more_dag(tmp_path, monkeypatch):
     config["staging"] = config["test"] | {"schedule": "0 6 3 * *"}
     path = tmp_path / "envs.json"
     path.write_text(json.dumps(config))
-    dags = _load(path, monkeypatch)
+    dags = load_glue_to_dags(path, monkeypatch)
     assert set(dags) == {"glue_to_test", "glue_to_mig", "glue_to_staging"}
     assert dags["glue_to_staging"].schedule == "0 6 3 * *"
 
 
 @pytest.mark.usefixtures("airflow_db")
 def test_a_full_run_copies_obfuscates_and_syncs(tmp_path, monkeypatch):
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
+    with demo_world(tmp_path, monkeypatch) as dag:
         dynamodb = boto3.client("dynamodb", region_name="us-west-2")
         s3 = boto3.client("s3", region_name="us-west-2")
-        dag = _load(path, monkeypatch)["glue_to_demo"]
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
         with recorded_calls() as calls:
             run = dag.test()
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -119,7 +101,7 @@ def test_an_entry_with_its_own_deploy_dag_triggers_it_instead_of_recreating(tmp_
     config["test"]["destination"]["redeploy_dag_id"] = "deploy_test"
     path = tmp_path / "envs.json"
     path.write_text(json.dumps(config))
-    dag = _load(path, monkeypatch)["glue_to_test"]
+    dag = load_glue_to_dags(path, monkeypatch)["glue_to_test"]
     assert "recreate_table" not in dag.task_ids
     redeploy = dag.get_task("redeploy")
     assert redeploy.trigger_dag_id == "deploy_test" and redeploy.wait_for_completion

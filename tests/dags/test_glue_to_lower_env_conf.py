@@ -10,11 +10,10 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
+from scripts.local_aws import LOWER_ENV_DEMO
 from tests.support.botocore_events import recorded_calls
+from tests.support.lower_env import demo_world, load_glue_to_dags
 
 SCHEDULED = datetime(2026, 3, 1, 5, tzinfo=timezone.utc)
 
@@ -22,7 +21,7 @@ SCHEDULED = datetime(2026, 3, 1, 5, tzinfo=timezone.utc)
 def _check_run():
     from airflow.sdk.exceptions import AirflowFailException
 
-    dag = _load()["glue_to_test"]
+    dag = load_glue_to_dags()["glue_to_test"]
     task = dag.get_task("check_run")
     return dag, task, AirflowFailException
 
@@ -78,7 +77,7 @@ def test_these_runs_go_on(dag_run, params):
 def test_the_bound_is_per_environment_entry(tmp_path, monkeypatch):
     path = tmp_path / "envs.json"
     path.write_text(json.dumps({"demo": LOWER_ENV_DEMO | {"late_run_hours": 48}}))
-    task = _load(path, monkeypatch)["glue_to_demo"].get_task("check_run")
+    task = load_glue_to_dags(path, monkeypatch)["glue_to_demo"].get_task("check_run")
     assert _call(task, _run(late=timedelta(hours=30))) is None
 
 
@@ -97,11 +96,7 @@ def test_a_conf_of_the_wrong_shape_is_refused_by_the_check(conf):
 @pytest.mark.usefixtures("airflow_db")
 def test_a_misspelt_dry_run_fails_the_run_before_any_aws_call(tmp_path, monkeypatch):
     """Case: {"dry-run": true} passed the form and the steps ran for real."""
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        dag = _load(path, monkeypatch)["glue_to_demo"]
+    with demo_world(tmp_path, monkeypatch) as dag:
         with recorded_calls() as calls:
             run = dag.test(run_conf={"dry-run": True})
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}

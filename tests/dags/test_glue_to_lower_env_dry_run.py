@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
 from tests.support.botocore_events import recorded_calls
+from tests.support.lower_env import demo_world
 
 #: API operations that change something; a dry run makes none of them.
 WRITES = (
@@ -22,11 +18,7 @@ WRITES = (
 @pytest.mark.usefixtures("airflow_db")
 def test_a_dry_run_previews_every_step_with_its_counts_and_writes_nothing(tmp_path, monkeypatch):
     """Case: the dry run stopped after previewing the deletions, though it said it previewed the sync."""
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        dag = _load(path, monkeypatch)["glue_to_demo"]
+    with demo_world(tmp_path, monkeypatch) as dag:
         with recorded_calls() as calls:
             run = dag.test(run_conf={"dry_run": True})
         tis = {ti.task_id: ti for ti in run.get_task_instances()}

@@ -6,15 +6,14 @@ moto answers ``sts:GetCallerIdentity`` with its default account, 123456789012.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from contextlib import contextmanager
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
+from scripts.local_aws import LOWER_ENV_DEMO
 from tests.support.botocore_events import recorded_calls
+from tests.support.lower_env import demo_world
 
 MOTO_ACCOUNT = "123456789012"
 #: Every API call a step of glue_to_demo writes with.
@@ -35,25 +34,21 @@ WRITES = {
 }
 
 
+@contextmanager
 def _run(tmp_path, monkeypatch, account_id, protected_accounts):
+    """glue_to_demo run once with these accounts configured; yields the run and the calls it made."""
     config = json.loads(json.dumps(LOWER_ENV_DEMO))
     config["destination"]["account_id"] = account_id
     config["protected"]["accounts"] = protected_accounts
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": config}))
-    dag = _load(path, monkeypatch)["glue_to_demo"]
-    for task in dag.tasks:
-        task.retry_delay = timedelta(0)
-    with recorded_calls() as calls:
-        run = dag.test()
-    return run, calls
+    with demo_world(tmp_path, monkeypatch, config) as dag:
+        with recorded_calls() as calls:
+            run = dag.test()
+        yield run, calls
 
 
 @pytest.mark.usefixtures("airflow_db")
 def test_the_environments_real_account_runs_and_each_step_asks_it_once(tmp_path, monkeypatch):
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        run, calls = _run(tmp_path, monkeypatch, MOTO_ACCOUNT, ["111122223333"])
+    with _run(tmp_path, monkeypatch, MOTO_ACCOUNT, ["111122223333"]) as (run, calls):
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "success", states
         assert len(boto3.client("dynamodb", region_name="us-west-2").scan(TableName="efcms-demo-alpha")["Items"]) == 40
@@ -65,10 +60,8 @@ def test_the_environments_real_account_runs_and_each_step_asks_it_once(tmp_path,
 
 @pytest.mark.usefixtures("airflow_db")
 def test_a_protected_account_fails_at_flags_off_with_nothing_written(tmp_path, monkeypatch):
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        # The configuration names another account; AWS says the connection reaches a protected one.
-        run, calls = _run(tmp_path, monkeypatch, "222233334444", [MOTO_ACCOUNT])
+    # The configuration names another account; AWS says the connection reaches a protected one.
+    with _run(tmp_path, monkeypatch, "222233334444", [MOTO_ACCOUNT]) as (run, calls):
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "failed"
         assert states["flags_off"] == "failed" and states["delete_persistence"] == "upstream_failed"
@@ -86,9 +79,7 @@ def test_a_protected_account_fails_at_flags_off_with_nothing_written(tmp_path, m
 
 @pytest.mark.usefixtures("airflow_db")
 def test_another_account_than_the_configured_one_fails_at_flags_off(tmp_path, monkeypatch):
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        run, calls = _run(tmp_path, monkeypatch, "222233334444", [])
+    with _run(tmp_path, monkeypatch, "222233334444", []) as (run, calls):
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "failed" and states["flags_off"] == "failed"
     assert {c.operation for c in calls} == {"GetCallerIdentity"}

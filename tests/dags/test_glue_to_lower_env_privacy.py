@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
+from tests.support.lower_env import load_glue_to_dags
 
 SECRET = os.environ["AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET"]  # set by tests/conftest.py
 LEAKY = {
@@ -46,7 +46,7 @@ def _run(tmp_path, monkeypatch, extra_items):
     dynamodb = boto3.client("dynamodb", region_name="us-west-2")
     for item in extra_items:
         dynamodb.put_item(TableName="efcms-source-alpha", Item=item)
-    dag = _load(path, monkeypatch)["glue_to_demo"]
+    dag = load_glue_to_dags(path, monkeypatch)["glue_to_demo"]
     for task in dag.tasks:
         task.retries = 0
         task.retry_delay = timedelta(0)

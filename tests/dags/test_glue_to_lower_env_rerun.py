@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-
 import boto3
 import pendulum
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.dags.test_glue_to_lower_env import _load
+from scripts.local_aws import LOWER_ENV_DEMO
 from tests.support.dag_runs import clear_and_rerun
 from tests.support.glue import glue_copy_job
+from tests.support.lower_env import demo_world
 
 SCRIPTS = "efcms-glue-scripts"
 
@@ -22,25 +18,19 @@ SCRIPTS = "efcms-glue-scripts"
 def test_clearing_a_finished_run_copies_into_the_table_it_recreated(tmp_path, monkeypatch):
     """Case: copy_table found its earlier Glue run SUCCEEDED and reattached to it, leaving the
     table the rerun had just deleted and recreated empty, and the run still succeeded."""
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
+    copy = {
+        "engine": "glue",
+        "glue_job_name": "efcms-glue-to-demo",
+        "script_location": f"s3://{SCRIPTS}/dynamo-copy/",
+        "update_job_definition": True,
+        "job_role_arn": "arn:aws:iam::123456789012:role/glue",  # moto's account
+        "obfuscation_domain": "example.com",
+        "waiter_delay": 0,
+    }
+    with demo_world(tmp_path, monkeypatch, LOWER_ENV_DEMO | {"copy": copy}) as dag:
         s3 = boto3.client("s3", region_name="us-west-2")
         s3.create_bucket(Bucket=SCRIPTS, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-        role = boto3.client("iam").create_role(RoleName="glue", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        copy = {
-            "engine": "glue",
-            "glue_job_name": "efcms-glue-to-demo",
-            "script_location": f"s3://{SCRIPTS}/dynamo-copy/",
-            "update_job_definition": True,
-            "job_role_arn": role,
-            "obfuscation_domain": "example.com",
-            "waiter_delay": 0,
-        }
-        path = tmp_path / "envs.json"
-        path.write_text(json.dumps({"demo": LOWER_ENV_DEMO | {"copy": copy}}))
-        dag = _load(path, monkeypatch)["glue_to_demo"]
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
+        boto3.client("iam").create_role(RoleName="glue", AssumeRolePolicyDocument="{}")
         dynamodb = boto3.client("dynamodb", region_name="us-west-2")
         logical_date = pendulum.datetime(2026, 12, 1, 5, tz="UTC")
         with glue_copy_job() as started:

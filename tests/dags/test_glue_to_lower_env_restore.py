@@ -4,18 +4,13 @@ stream processors reading the recreated table's stream, also when the finished r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-from unittest import mock
 
 import boto3
 import pendulum
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.conftest import REPO
+from tests.support.dag_runs import clear_and_rerun
+from tests.support.lower_env import demo_world
 
 REGION = "us-west-2"
 #: The demo world's domain as deployed (scripts/local_aws.py).
@@ -23,52 +18,9 @@ DEPLOYED_ENGINE = "OpenSearch_2.11"
 DEPLOYED_CLUSTER = {"InstanceType": "r6g.large.search", "InstanceCount": 2}
 
 
-def _glue_to_demo(config_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    monkeypatch.setenv("GLUE_TO_LOWER_ENV_CONFIG", str(config_path))
-    bag = DagBag(dag_folder=str(REPO / "dags" / "glue_to_lower_env.py"))
-    assert bag.import_errors == {}
-    return bag.dags["glue_to_demo"]
-
-
-@contextmanager
-def cleared_when_tested_again() -> Iterator[None]:
-    """``dag.test(logical_date=d)`` with a finished run at ``d`` clears that run and runs it again.
-
-    ``dag.test`` clears the run's task instances, then deletes the run and creates another, which
-    takes the task state store with it (its rows cascade with the run). Keeping the run instead,
-    set running again, is what clearing a finished run in the UI does.
-    """
-    from airflow.models import dagrun
-    from sqlalchemy import select
-
-    create = dagrun.get_or_create_dagrun
-
-    def get_or_rerun(*, dag, logical_date, session, **kwargs):
-        finished = session.scalar(
-            select(dagrun.DagRun).where(dagrun.DagRun.dag_id == dag.dag_id, dagrun.DagRun.logical_date == logical_date)
-        )
-        if finished is None:
-            return create(dag=dag, logical_date=logical_date, session=session, **kwargs)
-        finished.dag = dag
-        finished.set_state("running")
-        session.commit()
-        return finished
-
-    with mock.patch.object(dagrun, "get_or_create_dagrun", get_or_rerun):
-        yield
-
-
 @pytest.fixture
 def glue_to_demo(tmp_path, monkeypatch):
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
-        dag = _glue_to_demo(path, monkeypatch)
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
+    with demo_world(tmp_path, monkeypatch) as dag:
         yield dag
 
 
@@ -113,11 +65,10 @@ def test_a_run_recreates_the_search_domain_and_moves_the_processors_to_the_new_s
 def test_clearing_the_finished_run_still_leaves_the_domain_and_the_processors_on_the_current_stream(glue_to_demo):
     deployed = _domain()["ClusterConfig"]
     logical_date = pendulum.datetime(2026, 11, 2, tz="UTC")
-    with cleared_when_tested_again():
-        first = glue_to_demo.test(logical_date=logical_date)
-        _assert_restored(first, deployed)
-        stream_after_first = _current_stream()
-        again = glue_to_demo.test(logical_date=logical_date)
+    first = glue_to_demo.test(logical_date=logical_date, run_after=logical_date)
+    _assert_restored(first, deployed)
+    stream_after_first = _current_stream()
+    again = clear_and_rerun(glue_to_demo, logical_date)
     assert again.run_id == first.run_id, "the same run, cleared and run again"
     assert {ti.task_id: ti.try_number for ti in again.get_task_instances()}["delete_persistence"] == 2
     assert _saved_domain_shapes(again)["efcms-search-demo"]["EngineVersion"] == DEPLOYED_ENGINE

@@ -7,54 +7,27 @@ no-op: the mapping states are recorded at each write of the copy, on moto (botoc
 
 from __future__ import annotations
 
-import json
 import threading
-from datetime import timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from scripts.local_aws import LOWER_ENV_DEMO, provision_lower_env_world
-from tests.conftest import REPO
 from tests.support.botocore_events import client_events
+from tests.support.lower_env import demo_world, load_glue_to_dags
 
 REGION = "us-west-2"
 
 
-def _load(config_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
-    monkeypatch.setenv("GLUE_TO_LOWER_ENV_CONFIG", str(config_path))
-    bag = DagBag(dag_folder=str(REPO / "dags" / "glue_to_lower_env.py"))
-    assert bag.import_errors == {}
-    return bag.dags
-
-
 def test_the_toggles_are_wired_off_before_the_copy_and_on_after():
-    dag = _load_default()
+    dag = load_glue_to_dags()["glue_to_test"]
     assert dag.get_task("streams_off").enabled is False
     assert dag.get_task("streams_on").enabled is True
 
 
-def _load_default():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "glue_to_lower_env.py"))
-    assert bag.import_errors == {}
-    return bag.dags["glue_to_test"]
-
-
 @pytest.mark.usefixtures("airflow_db")
 def test_every_mapping_is_disabled_while_the_copy_writes(tmp_path, monkeypatch):
-    path = tmp_path / "envs.json"
-    path.write_text(json.dumps({"demo": LOWER_ENV_DEMO}))
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        provision_lower_env_world(None)
+    with demo_world(tmp_path, monkeypatch) as dag:
         lambdas = boto3.client("lambda", region_name=REGION)
-        dag = _load(path, monkeypatch)["glue_to_demo"]
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
         seen: list[set[str]] = []
         lock = threading.Lock()
 
