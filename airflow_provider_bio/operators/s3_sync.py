@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,10 +242,14 @@ class S3SyncOperator(AwsLateHookOperator):
             "streamed through the worker" if streamed else "server-side copies",
             ", deleting extra objects" if self.delete else "",
         )
+
+        def run(steps: Iterator[Step]) -> SyncResult:
+            return self._run(steps, source, destination, source_hook, destination_hook, options, streamed)
+
         # A delete sync decides whether it may run and then runs from one listing, kept on disk:
         # a source emptied or changed between two listings can never slip past the checks.
         if not self.delete:
-            return self._sync(plan(), None, source, destination, source_hook, destination_hook, options, streamed)
+            return self._sync(plan(), None, run)
         with SpooledPlan(plan()) as steps:
             refusal = steps.delete_refusal(
                 source.uri,
@@ -253,18 +257,10 @@ class S3SyncOperator(AwsLateHookOperator):
                 allow_empty_source=self.allow_empty_source,
                 max_delete_fraction=self.max_delete_fraction,
             )
-            return self._sync(steps, refusal, source, destination, source_hook, destination_hook, options, streamed)
+            return self._sync(steps, refusal, run)
 
     def _sync(
-        self,
-        steps: Iterable[Step],
-        refusal: str | None,
-        source: S3Location,
-        destination: S3Location,
-        source_hook: S3SyncHook,
-        destination_hook: S3SyncHook,
-        options: CopyOptions,
-        streamed: bool,
+        self, steps: Iterable[Step], refusal: str | None, run: Callable[[Iterator[Step]], SyncResult]
     ) -> dict[str, Any]:
         """Preview or run the plan; a refused delete sync fails, its dry run too, with the same reason."""
         if self.dry_run:
@@ -275,7 +271,7 @@ class S3SyncOperator(AwsLateHookOperator):
         if refusal:
             raise RuntimeError(refusal)
         started = time.monotonic()
-        result = self._run(iter(steps), source, destination, source_hook, destination_hook, options, streamed)
+        result = run(iter(steps))
         summary = self._summary(result, time.monotonic() - started)
         if result.failed.objects:
             for error in result.errors:
