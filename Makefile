@@ -8,7 +8,7 @@ AWSCLI := $(TOOLS)/awscli/bin/aws
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: env htslib mariadb demo test lint bench airflow clean
+.PHONY: env htslib mariadb demo test lint bench mutate airflow clean
 
 env: $(VENV)/.synced $(AWSCLI) htslib mariadb
 
@@ -56,6 +56,11 @@ bench: env
 	$(VENV)/bin/python -m scripts.bench_s3_sync
 	$(VENV)/bin/python -m scripts.bench_dynamodb_copy
 	$(VENV)/bin/python -m scripts.bench_bgzip
+
+# Mutation testing of core/, hooks/ and operators/ (slow: not part of make test). SINCE=<git ref>
+# mutates only the modules changed since that ref; the report is mutants/report.md.
+mutate: env
+	$(VENV)/bin/python -m scripts.mutate $(if $(SINCE),--since $(SINCE))
 
 airflow: env
 	$(VENV)/bin/python -m scripts.standalone
