@@ -107,21 +107,27 @@ def changed_since(ref: str) -> list[str]:
     return sorted(set(changed + untracked))
 
 
-def read_scores(equivalents: dict[str, str]) -> dict[str, PackageScore]:
-    """Per-package counts from the results mutmut keeps beside each mutated module."""
+def read_scores(equivalents: dict[str, str], mutants: Path = REPO / "mutants") -> dict[str, PackageScore]:
+    """Per-package counts from the results mutmut keeps beside each mutated module.
+
+    :param equivalents: mutant names left out of the rate.
+    :param mutants: mutmut's working folder.
+    """
     from mutmut.stats import status_by_exit_code
 
     scores = {name: PackageScore(name) for name in TARGETS}
-    for meta in sorted((REPO / "mutants" / PACKAGE).glob("*/*.py.meta")):
+    for meta in sorted((mutants / PACKAGE).glob("*/*.py.meta")):
         score = scores.get(meta.parent.name)
         if score is None:
             continue
         for mutant, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
             status = status_by_exit_code[exit_code]
             score.statuses[status] += 1
+            if status in KILLED or status == "not checked":
+                continue
             if mutant in equivalents:
                 score.equivalent.append(mutant)
-            elif status not in KILLED and status != "not checked":
+            else:
                 score.survivors.append(mutant)
     return scores
 
@@ -156,15 +162,17 @@ def render_report(scores: dict[str, PackageScore], equivalents: dict[str, str]) 
     return "\n".join(lines) + "\n"
 
 
-def retest_unkilled() -> None:
+def retest_unkilled(mutants: Path = REPO / "mutants") -> None:
     """Forget every verdict but a kill, so mutants that survived are tried against today's tests.
 
     mutmut keeps a verdict until the mutated function changes; a survivor would otherwise stay
     a survivor after the test that kills it is written.
+
+    :param mutants: mutmut's working folder.
     """
     from mutmut.stats import status_by_exit_code
 
-    for meta in (REPO / "mutants" / PACKAGE).glob("*/*.py.meta"):
+    for meta in (mutants / PACKAGE).glob("*/*.py.meta"):
         data = json.loads(meta.read_text())
         verdicts = data["exit_code_by_key"]
         for mutant, exit_code in verdicts.items():
