@@ -255,7 +255,7 @@ def test_the_work_location_is_checked_only_against_chosen_indexes_in_the_served_
     )
     assert validate_conf(CONF | {"include": ["genes"]}, work_location="s3://dig-bio-index/genes-test/work/")
     assert validate_conf(CONF, work_location="s3://dig-bio-index/work/genes/")
-    with pytest.raises(ValueError, match="work_location"):
+    with pytest.raises(ValueError, match=r"^work_location: 'https://dig-bio-index/work/' is not an s3://"):
         validate_conf(CONF, work_location="https://dig-bio-index/work/")
 
 
