@@ -278,8 +278,12 @@ def test_the_served_bucket_is_not_required_when_not_given() -> None:
     assert validate_conf(CONF | {"bucket": "any-bucket"}).bucket == "any-bucket"
     with pytest.raises(ValueError) as refused:
         validate_conf(CONF | {"bucket": "a-copy"}, served_bucket="dig-bio-index")
-    assert "(dig-bio-index, the deployment's bucket in bioindex.json)" in str(refused.value)
-    assert "a run against a-copy would mark indexes it did not change. Run against dig-bio-index" in str(refused.value)
+    assert str(refused.value) == (
+        "bucket: a-copy is not the bucket the bio-index serves its files from (dig-bio-index, the deployment's "
+        "bucket in bioindex.json); its flags describe that bucket's files, so a run against a-copy would mark "
+        "indexes it did not change. Run against dig-bio-index, or run a deployment whose settings "
+        "(BIOINDEX_CONFIG) name this bucket and its own bio-index"
+    )
 
 
 def test_the_refusal_to_select_nothing_names_the_patterns_and_every_index() -> None:

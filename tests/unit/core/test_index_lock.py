@@ -162,13 +162,14 @@ def test_another_runs_live_lock_is_refused_naming_the_owner_and_expiry_and_left_
     ("record", "until"),
     [
         ({"owner": OTHER, "expires": T0 + HOUR}, "until 2026-01-01T01:00:00+00:00 "),
+        ({"owner": OTHER, "expires": T0 + HOUR, "expires_at": "2026-01-01T01:00:00Z"}, "until 2026-01-01T01:00:00Z "),
         (b"{not json", "locked by unreadable lock (b'{not json') until never "),
         (b"[1, 2]", "locked by unreadable lock (b'[1, 2]') until never "),
         (b"x" * 100, f"locked by unreadable lock (b'{'x' * 80}') until never "),
     ],
-    ids=["no expires_at", "not json", "not an object", "long"],
+    ids=["no expires_at", "as the lock states it", "not json", "not an object", "long"],
 )
-def test_a_lock_without_a_readable_expiry_is_described_from_what_is_there(
+def test_the_expiry_of_a_lock_is_named_as_the_lock_states_it_or_from_what_is_there(
     s3: Any, record: dict[str, Any] | bytes, until: str
 ) -> None:
     """A damaged lock object is never taken over: it names itself, and the run is refused."""
@@ -182,8 +183,14 @@ def test_an_expired_lock_of_another_run_is_taken_over(s3: Any, expires: float) -
     plant(s3, {"owner": OTHER, "expires": expires, "expires_at": "then"})
     logged: list[tuple[Any, ...]] = []
     locker(s3, log=lambda *args: logged.append(args)).hold("genes", "genes/")
-    assert lock_of(s3)["owner"] == OWNER
-    assert lock_of(s3)["expires"] == T0 + 10 * HOUR
+    assert lock_of(s3) == {
+        "owner": OWNER,
+        "index": "genes",
+        "prefix": "genes/",
+        "taken_at": "2026-01-01T00:00:00+00:00",
+        "expires": T0 + 10 * HOUR,
+        "expires_at": "2026-01-01T10:00:00+00:00",
+    }
     assert logged == [("Took over the expired lock of %s from %s (expired %s)", "genes", OTHER, "then")]
 
 
@@ -203,16 +210,31 @@ def test_the_owner_keeps_its_lock_untouched_while_more_than_half_its_time_is_lef
     assert lock_of(s3)["expires"] == T0 + 10 * HOUR
 
 
-@pytest.mark.parametrize("elapsed", [5 * HOUR, 9 * HOUR, 11 * HOUR])
-def test_the_owner_taking_its_lock_again_pushes_the_expiry_on(s3: Any, elapsed: float) -> None:
+@pytest.mark.parametrize(
+    ("elapsed", "taken_at", "expires_at"),
+    [
+        (5 * HOUR, "2026-01-01T05:00:00+00:00", "2026-01-01T15:00:00+00:00"),
+        (9 * HOUR, "2026-01-01T09:00:00+00:00", "2026-01-01T19:00:00+00:00"),
+        (11 * HOUR, "2026-01-01T11:00:00+00:00", "2026-01-01T21:00:00+00:00"),
+    ],
+)
+def test_the_owner_taking_its_lock_again_pushes_the_expiry_on(
+    s3: Any, elapsed: float, taken_at: str, expires_at: str
+) -> None:
     """A retry or a clear of the same run, with half or less of the lock's time left (or none), renews it."""
     clock = Clock()
     locker(s3, clock=clock).hold("genes", "genes/")
     clock.now = T0 + elapsed
     logged: list[tuple[Any, ...]] = []
     locker(s3, clock=clock, log=lambda *args: logged.append(args)).hold("genes", "genes/")
-    assert lock_of(s3)["expires"] == T0 + elapsed + 10 * HOUR
-    assert lock_of(s3)["owner"] == OWNER
+    assert lock_of(s3) == {
+        "owner": OWNER,
+        "index": "genes",
+        "prefix": "genes/",
+        "taken_at": taken_at,
+        "expires": T0 + elapsed + 10 * HOUR,
+        "expires_at": expires_at,
+    }
     assert logged == []
 
 

@@ -90,7 +90,6 @@ def test_an_arn_that_is_not_a_table_stream_has_no_table(arn):
 
 def test_the_table_name_of_a_table_arn():
     assert table_name_of(TABLE) == "efcms-test-alpha"
-    assert table_name_of("arn:aws:dynamodb:us-east-1:2:table/a:b") == "a:b"
 
 
 def test_a_replacement_leaves_out_settings_the_mapping_does_not_have_and_empty_ones_at_any_depth():

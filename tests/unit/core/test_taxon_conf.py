@@ -142,14 +142,16 @@ def test_every_bad_field_is_listed_once_in_name_order_with_what_a_good_value_loo
     )
 
 
-def test_unknown_fields_are_named_with_the_known_ones():
+def test_unknown_fields_are_named_with_the_known_ones_before_the_other_problems():
     with pytest.raises(ConfError) as raised:
-        validate_conf(GOOD | {"concurency": 1, "chunk_sise": 2})
+        validate_conf(GOOD | {"concurency": 1, "chunk_sise": 2, "chunk_size": 0})
     assert str(raised.value) == (
         "Invalid batch_index_taxons conf:\n"
         "- conf: unknown field(s) ['chunk_sise', 'concurency']; remove them (known: ['chunk_size', 'concurrency', "
         "'create_indexes', 'index_suffix', 'input_s3_uri', 'job_params', 'lambda_function_name', "
-        "'pipeline_runs_index_name', 'scored_taxon_counts_index_name', 'swap_aliases'])"
+        "'pipeline_runs_index_name', 'scored_taxon_counts_index_name', 'swap_aliases'])\n"
+        "- chunk_size: 0 is less than the minimum of 1; expected an integer from 1 to 100000: pairs per mapped chunk "
+        "(raised if chunks would exceed 1024)"
     )
 
 
