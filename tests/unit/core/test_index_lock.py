@@ -107,6 +107,7 @@ def locker(s3: Any, owner: str = OWNER, clock: Clock | None = None, ttl: float =
         ("genes/", "_bioindex-locks/genes.lock"),
         ("genes/rare/", "_bioindex-locks/genes/rare.lock"),
         ("x", "_bioindex-locks/x.lock"),
+        ("variants/chrX/", "_bioindex-locks/variants/chrX.lock"),
     ],
 )
 def test_the_lock_key_is_the_prefix_without_its_last_slash_under_the_lock_folder(prefix: str, key: str) -> None:
