@@ -91,6 +91,18 @@ def lock_of(s3: Any, key: str = KEY) -> dict[str, Any] | None:
         return None
 
 
+def our_lock(taken_at: str, expires: float, expires_at: str) -> dict[str, Any]:
+    """The lock record this run writes for the genes index."""
+    return {
+        "owner": OWNER,
+        "index": "genes",
+        "prefix": "genes/",
+        "taken_at": taken_at,
+        "expires": expires,
+        "expires_at": expires_at,
+    }
+
+
 def plant(s3: Any, record: dict[str, Any] | bytes) -> str:
     """Write a lock as another run (or a damaged object) would; return its ETag."""
     body = record if isinstance(record, bytes) else json.dumps(record).encode()
@@ -117,14 +129,7 @@ def test_the_lock_key_is_the_prefix_without_its_last_slash_under_the_lock_folder
 def test_a_free_index_is_locked_with_its_owner_and_expiry(s3: Any) -> None:
     logged: list[tuple[Any, ...]] = []
     locker(s3, log=lambda *args: logged.append(args)).hold("genes", "genes/")
-    assert lock_of(s3) == {
-        "owner": OWNER,
-        "index": "genes",
-        "prefix": "genes/",
-        "taken_at": "2026-01-01T00:00:00+00:00",
-        "expires": T0 + 10 * HOUR,
-        "expires_at": "2026-01-01T10:00:00+00:00",
-    }
+    assert lock_of(s3) == our_lock("2026-01-01T00:00:00+00:00", T0 + 10 * HOUR, "2026-01-01T10:00:00+00:00")
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ContentType"] == "application/json"
     assert logged == [("Took the lock of %s: s3://%s/%s", "genes", BUCKET, KEY)]
 
@@ -184,14 +189,7 @@ def test_an_expired_lock_of_another_run_is_taken_over(s3: Any, expires: float) -
     plant(s3, {"owner": OTHER, "expires": expires, "expires_at": "then"})
     logged: list[tuple[Any, ...]] = []
     locker(s3, log=lambda *args: logged.append(args)).hold("genes", "genes/")
-    assert lock_of(s3) == {
-        "owner": OWNER,
-        "index": "genes",
-        "prefix": "genes/",
-        "taken_at": "2026-01-01T00:00:00+00:00",
-        "expires": T0 + 10 * HOUR,
-        "expires_at": "2026-01-01T10:00:00+00:00",
-    }
+    assert lock_of(s3) == our_lock("2026-01-01T00:00:00+00:00", T0 + 10 * HOUR, "2026-01-01T10:00:00+00:00")
     assert logged == [("Took over the expired lock of %s from %s (expired %s)", "genes", OTHER, "then")]
 
 
@@ -228,14 +226,7 @@ def test_the_owner_taking_its_lock_again_pushes_the_expiry_on(
     clock.now = T0 + elapsed
     logged: list[tuple[Any, ...]] = []
     locker(s3, clock=clock, log=lambda *args: logged.append(args)).hold("genes", "genes/")
-    assert lock_of(s3) == {
-        "owner": OWNER,
-        "index": "genes",
-        "prefix": "genes/",
-        "taken_at": taken_at,
-        "expires": T0 + elapsed + 10 * HOUR,
-        "expires_at": expires_at,
-    }
+    assert lock_of(s3) == our_lock(taken_at, T0 + elapsed + 10 * HOUR, expires_at)
     assert logged == []
 
 
