@@ -78,3 +78,68 @@ def test_a_described_domain_becomes_what_create_domain_takes():
 def test_an_empty_access_policy_and_no_vpc_are_left_out():
     shape = domain_shape({"DomainName": "d", "EngineVersion": "OpenSearch_2.5", "AccessPolicies": ""})
     assert shape == {"EngineVersion": "OpenSearch_2.5"}
+
+
+def test_false_and_zero_are_kept_and_empty_values_left_out():
+    shape = domain_shape(
+        {
+            "EngineVersion": "OpenSearch_2.11",
+            "ClusterConfig": {"InstanceCount": 0},
+            "CognitoOptions": {"Enabled": False},
+            "AdvancedOptions": {},
+            "LogPublishingOptions": None,
+            "IPAddressType": "",
+            "OffPeakWindowOptions": [],
+            "AccessPolicies": None,
+            "VPCOptions": {"SubnetIds": [], "SecurityGroupIds": ["sg-1"], "VPCId": "vpc-1"},
+            "AdvancedSecurityOptions": {"Enabled": False, "SAMLOptions": {}, "JWTOptions": {"Enabled": True}},
+        }
+    )
+    assert shape == {
+        "EngineVersion": "OpenSearch_2.11",
+        "ClusterConfig": {"InstanceCount": 0},
+        "CognitoOptions": {"Enabled": False},
+        "VPCOptions": {"SecurityGroupIds": ["sg-1"]},
+        "AdvancedSecurityOptions": {"Enabled": False, "JWTOptions": {"Enabled": True}},
+    }
+
+
+def test_every_option_create_domain_takes_is_carried_over():
+    described = {
+        name: {"Given": name}
+        for name in (
+            "LogPublishingOptions",
+            "OffPeakWindowOptions",
+            "SoftwareUpdateOptions",
+            "IPAddressType",
+            "DomainEndpointOptions",
+        )
+    }
+    assert domain_shape(described) == described
+
+
+def test_networking_and_security_without_anything_create_domain_takes_are_left_out():
+    shape = domain_shape(
+        {
+            "EngineVersion": "OpenSearch_2.5",
+            "VPCOptions": {"VPCId": "vpc-1", "AvailabilityZones": ["us-east-1a"]},
+            "AdvancedSecurityOptions": {"AnonymousAuthDisableDate": "2026-01-01T00:00:00Z"},
+        }
+    )
+    assert shape == {"EngineVersion": "OpenSearch_2.5"}
+    assert domain_shape({"VPCOptions": None, "AdvancedSecurityOptions": None}) == {}
+    assert domain_shape(
+        {
+            "AdvancedSecurityOptions": {
+                "InternalUserDatabaseEnabled": True,
+                "AnonymousAuthEnabled": True,
+                "SAMLOptions": {"Enabled": True},
+            }
+        }
+    ) == {
+        "AdvancedSecurityOptions": {
+            "InternalUserDatabaseEnabled": True,
+            "AnonymousAuthEnabled": True,
+            "SAMLOptions": {"Enabled": True},
+        }
+    }

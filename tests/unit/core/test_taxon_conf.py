@@ -128,3 +128,86 @@ def test_an_empty_job_params_list_is_not_given():
     assert conf.job_params is None and conf.input_s3_uri == "s3://bucket/in.json"
     with pytest.raises(ConfError, match="exactly one"):
         validate_conf({"lambda_function_name": "f", "job_params": []})
+
+
+def test_every_bad_field_is_listed_once_in_name_order_with_what_a_good_value_looks_like():
+    with pytest.raises(ConfError) as raised:
+        validate_conf(GOOD | {"concurrency": 0, "chunk_size": 0})
+    assert str(raised.value) == (
+        "Invalid batch_index_taxons conf:\n"
+        "- chunk_size: 0 is less than the minimum of 1; expected an integer from 1 to 100000: pairs per mapped chunk "
+        "(raised if chunks would exceed 1024)\n"
+        "- concurrency: 0 is less than the minimum of 1; expected an integer from 1 to 200: Lambda invocations in "
+        "flight at once for the run"
+    )
+
+
+def test_unknown_fields_are_named_with_the_known_ones_before_the_other_problems():
+    with pytest.raises(ConfError) as raised:
+        validate_conf(GOOD | {"concurency": 1, "chunk_sise": 2, "chunk_size": 0})
+    assert str(raised.value) == (
+        "Invalid batch_index_taxons conf:\n"
+        "- conf: unknown field(s) ['chunk_sise', 'concurency']; remove them (known: ['chunk_size', 'concurrency', "
+        "'create_indexes', 'index_suffix', 'input_s3_uri', 'job_params', 'lambda_function_name', "
+        "'pipeline_runs_index_name', 'scored_taxon_counts_index_name', 'swap_aliases'])\n"
+        "- chunk_size: 0 is less than the minimum of 1; expected an integer from 1 to 100000: pairs per mapped chunk "
+        "(raised if chunks would exceed 1024)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"job_params": None}, "job_params / input_s3_uri: give exactly one of them (the pairs, or a file of them)"),
+        (
+            {"index_suffix": "v6", "scored_taxon_counts_index_name": "x"},
+            "scored_taxon_counts_index_name: 'x' differs from scored_taxon_counts-v6 that index_suffix names; "
+            "leave it empty or drop index_suffix",
+        ),
+        ({"swap_aliases": True}, "swap_aliases: needs index_suffix (e.g. v6) to name the fresh indexes"),
+        ({"create_indexes": True, "index_suffix": ""}, "index_suffix: '' does not match"),
+    ],
+)
+def test_checks_that_span_fields_say_how_to_fix_them(change, problem):
+    with pytest.raises(ConfError) as raised:
+        validate_conf(GOOD | change)
+    assert str(raised.value).startswith("Invalid batch_index_taxons conf:\n- " + problem)
+
+
+def test_an_index_name_equal_to_the_suffixed_one_is_accepted():
+    conf = validate_conf(
+        GOOD | {"index_suffix": "v6", "pipeline_runs_index_name": "pipeline_runs-v6", "create_indexes": True}
+    )
+    assert (conf.pipeline_runs_index_name, conf.scored_taxon_counts_index_name, conf.create_indexes) == (
+        "pipeline_runs-v6",
+        "scored_taxon_counts-v6",
+        True,
+    )
+    assert validate_conf(GOOD).fresh_indexes == {}
+
+
+def test_each_problem_of_an_input_file_is_named_with_the_file():
+    text = '{"job_params": [{"background_ids": [-1], "pipeline_run_ids": [1]}], "concurrency": 0}'
+    with pytest.raises(ConfError) as raised:
+        parse_input_file(text, "s3://b/k.json")
+    assert str(raised.value) == (
+        "Invalid input file:\n"
+        "- input_s3_uri file s3://b/k.json.concurrency: 0 is less than the minimum of 1\n"
+        "- input_s3_uri file s3://b/k.json.job_params[0].background_ids[0]: -1 is less than the minimum of 1"
+    )
+    with pytest.raises(ConfError) as raised:
+        parse_input_file("[]", "s3://b/k.json")
+    assert str(raised.value) == "Invalid input file:\n- input_s3_uri file s3://b/k.json: [] is not of type 'object'"
+
+
+@pytest.mark.parametrize(
+    ("extra", "warnings"),
+    [
+        ({}, []),
+        ({"skip": []}, []),
+        ({"concurrency": 5}, ["s3://b/k.json: 'concurrency' is ignored; the run's concurrency conf applies"]),
+    ],
+)
+def test_an_input_file_warns_only_about_fields_it_uses(extra, warnings):
+    text = json.dumps({"job_params": GOOD["job_params"]} | extra)
+    assert parse_input_file(text, "s3://b/k.json") == (GOOD["job_params"], warnings)
