@@ -58,3 +58,23 @@ def test_sql_refuses_an_index_it_does_not_have(sql_index: Path) -> None:
     ):
         BioIndexHook("bioindex_sql").set_compressed("genes", "gene/", True)
     assert set(flags(sql_index).values()) == {0}
+
+
+def test_http_quotes_a_slash_in_the_index_name(monkeypatch) -> None:
+    with recording_server(lambda method, path, body: (200, {"ok": True})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        BioIndexHook("bioindex_http").set_compressed("genes/v2", "genes-v2/", False)
+    [request] = server.requests
+    assert request.path == "/api/bio/bgcompress/set-compressed/genes%2Fv2?prefix=genes-v2%2F&compressed=false"
+
+
+def test_http_400_is_an_error_showing_the_first_500_characters_of_the_answer(monkeypatch) -> None:
+    detail = "d" * 600
+    with recording_server(lambda method, path, body: (400, {"detail": detail})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        with pytest.raises(RuntimeError) as raised:
+            BioIndexHook("bioindex_http").set_compressed("genes", "genes/", True)
+    answer = json.dumps({"detail": detail})[:500]
+    assert str(raised.value) == (
+        f"POST /api/bio/bgcompress/set-compressed/genes?prefix=genes%2F&compressed=true answered 400: {answer}"
+    )
