@@ -15,14 +15,19 @@ from typing import Any
 
 @dataclass
 class FakeCluster:
-    """Indexes (name -> uuid) and aliases (alias -> indexes); every request is logged in ``events``."""
+    """Indexes (name -> uuid; ``created``: name -> creation date) and aliases (alias -> indexes).
+
+    Every request is logged in ``events``.
+    """
 
     indexes: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, set[str]] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
+    created: dict[str, str] = field(default_factory=dict)
 
     def create(self, name: str) -> None:
         self.indexes[name] = uuid.uuid4().hex
+        self.created[name] = str(int(time.time() * 1000))  # fixed at creation, as a cluster's creation_date
 
     def delete(self, name: str) -> None:
         self.indexes.pop(name, None)
@@ -45,9 +50,8 @@ class FakeCluster:
             targets = sorted(self.aliases.get(name, set())) or ([name] if name in self.indexes else [])
             if not targets:
                 return 404, {"error": {"type": "index_not_found_exception"}}
-            created = str(int(time.time() * 1000))
             return 200, {
-                t: {"settings": {"index": {"uuid": self.indexes[t], "creation_date": created}}} for t in targets
+                t: {"settings": {"index": {"uuid": self.indexes[t], "creation_date": self.created[t]}}} for t in targets
             }
         if method == "GET" and parts[0] == "_alias":
             targets = self.aliases.get(parts[1], set())

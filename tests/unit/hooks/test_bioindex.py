@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_bio.hooks.bioindex import BioIndexHook
+from airflow_provider_bio.hooks.bioindex import BioIndexHook, check_names
 from tests.support.http_recorder import recording_server
 
 
@@ -58,3 +58,41 @@ def test_sql_refuses_an_index_it_does_not_have(sql_index: Path) -> None:
     ):
         BioIndexHook("bioindex_sql").set_compressed("genes", "gene/", True)
     assert set(flags(sql_index).values()) == {0}
+
+
+def test_http_quotes_a_slash_in_the_index_name(monkeypatch) -> None:
+    with recording_server(lambda method, path, body: (200, {"ok": True})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        BioIndexHook("bioindex_http").set_compressed("genes/v2", "genes-v2/", False)
+    [request] = server.requests
+    assert request.path == "/api/bio/bgcompress/set-compressed/genes%2Fv2?prefix=genes-v2%2F&compressed=false"
+
+
+def test_http_400_is_an_error_showing_the_first_500_characters_of_the_answer(monkeypatch) -> None:
+    detail = "d" * 600
+    with recording_server(lambda method, path, body: (400, {"detail": detail})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_BIOINDEX_HTTP", server.url)
+        with pytest.raises(RuntimeError) as raised:
+            BioIndexHook("bioindex_http").set_compressed("genes", "genes/", True)
+    answer = json.dumps({"detail": detail})[:500]
+    assert str(raised.value) == (
+        f"POST /api/bio/bgcompress/set-compressed/genes?prefix=genes%2F&compressed=true answered 400: {answer}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "prefix", "message"),
+    [
+        pytest.param("g" * 201, "genes/", r"bad index name 'g{201}': expected 1 to 200 ASCII", id="long name"),
+        pytest.param("gen\0es", "genes/", r"bad index name 'gen\\x00es'", id="NUL in name"),
+        pytest.param("genes", "p" * 1024 + "/", r"bad prefix 'p{1024}/': expected 1 to 1024 ASCII", id="long prefix"),
+        pytest.param("genes", "gènes/", r"bad prefix 'gènes/': expected 1 to 1024 ASCII", id="non-ASCII prefix"),
+    ],
+)
+def test_names_the_bio_index_cannot_hold_are_refused(index: str, prefix: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_names(index, prefix)
+
+
+def test_names_at_the_column_sizes_are_taken() -> None:
+    check_names("g" * 200, "p" * 1023 + "/")

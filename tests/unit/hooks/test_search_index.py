@@ -83,3 +83,77 @@ def test_ensure_index_raises_on_a_rejected_mapping(monkeypatch):
         with pytest.raises(RuntimeError, match=r"taxa-v2.*400.*mapper_parsing_exception"):
             SearchIndexHook().ensure_index("taxa-v2", mappings)
     assert [(r.method, r.path, r.body) for r in server.requests] == [("PUT", "/taxa-v2", mappings)]
+
+
+def test_index_identity_names_each_index_behind_a_name_with_its_uuid_and_creation_date(monkeypatch):
+    from tests.support.http_recorder import recording_server
+    from tests.support.search_cluster import FakeCluster
+
+    cluster = FakeCluster(
+        indexes={"taxa-v1": "uuid-1", "taxa-v2": "uuid-2"},
+        created={"taxa-v1": "1700000000000", "taxa-v2": "1800000000000"},
+        aliases={"taxa": {"taxa-v2", "taxa-v1"}},
+    )
+    with recording_server(cluster) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        hook = SearchIndexHook()
+        assert hook.index_identity("taxa") == {
+            "taxa-v1": {"uuid": "uuid-1", "creation_date": "1700000000000"},
+            "taxa-v2": {"uuid": "uuid-2", "creation_date": "1800000000000"},
+        }
+        assert hook.index_identity("taxa-v2") == {"taxa-v2": {"uuid": "uuid-2", "creation_date": "1800000000000"}}
+        assert hook.index_identity("genes") is None
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("GET", "/taxa/_settings"),
+        ("GET", "/taxa-v2/_settings"),
+        ("GET", "/genes/_settings"),
+    ]
+
+
+def test_alias_targets_are_sorted_and_a_missing_alias_has_none(monkeypatch):
+    from tests.support.http_recorder import recording_server
+    from tests.support.search_cluster import FakeCluster
+
+    cluster = FakeCluster(aliases={"taxa": {"taxa-v2", "taxa-v1"}})
+    with recording_server(cluster) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        hook = SearchIndexHook()
+        assert hook.alias_targets("taxa") == ["taxa-v1", "taxa-v2"]
+        assert hook.alias_targets("genes") == []
+    assert [(r.method, r.path) for r in server.requests] == [("GET", "/_alias/taxa"), ("GET", "/_alias/genes")]
+
+
+def test_alias_updates_go_in_one_post_with_a_json_body(monkeypatch):
+    from tests.support.http_recorder import recording_server
+
+    actions = [{"add": {"index": "taxa-v2", "alias": "taxa"}}]
+    with recording_server(lambda method, path, body: (200, {"acknowledged": True})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        SearchIndexHook().update_aliases(actions)
+    assert [(r.method, r.path, r.body) for r in server.requests] == [("POST", "/_aliases", {"actions": actions})]
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        pytest.param(lambda hook: hook.alias_targets("taxa"), "GET /_alias/taxa", id="alias_targets"),
+        pytest.param(lambda hook: hook.index_identity("taxa"), "GET /taxa/_settings", id="index_identity"),
+        pytest.param(lambda hook: hook.update_aliases([]), "POST /_aliases", id="update_aliases"),
+    ],
+)
+def test_an_error_answer_is_raised_with_the_request_and_the_answer(monkeypatch, call, path):
+    from tests.support.http_recorder import recording_server
+
+    with recording_server(lambda method, p, body: (400, {"error": "illegal_argument_exception"})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        with pytest.raises(RuntimeError, match=rf"^{path} answered 400: .*illegal_argument_exception"):
+            call(SearchIndexHook())
+
+
+def test_the_hook_uses_the_connection_it_is_given(monkeypatch):
+    from tests.support.http_recorder import recording_server
+
+    with recording_server(lambda method, path, body: (200, {"acknowledged": True})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_OTHER", server.url)
+        assert SearchIndexHook(search_conn_id="search_other").ensure_index("taxa-v2", {}) is True
+    assert len(server.requests) == 1

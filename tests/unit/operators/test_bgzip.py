@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import boto3
 import pytest
@@ -225,3 +226,189 @@ def test_two_dags_sharing_a_work_location_keep_their_reports_apart(aws) -> None:
         with DAG(dag_id=dag_id, schedule=None):
             keys.append(operator()._location(make_context(), "reports")[1])
     assert keys[0] != keys[1] and "/bioindex_compress/" in keys[0] and "/bioindex_compress_copy/" in keys[1]
+
+
+def submitted(calls) -> dict:
+    [submit] = [call.params for call in calls if call.operation == "SubmitJob"]
+    return submit
+
+
+def test_a_prefix_chunk_is_submitted_with_every_worker_option(aws) -> None:
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="bioindex_decompress", schedule=None):
+        task = operator(
+            task_id="restore.decompress",
+            action="decompress",
+            keys=None,
+            prefix="genes/",
+            workers=3,
+            threads=4,
+            level=9,
+            keep_compressed=True,
+            dry_run=True,
+            wait_for_completion=False,
+        )
+    with recorded_calls() as calls:
+        result = task.execute(make_context())
+    submit = submitted(calls)
+    assert set(result) == {"action", "job_id"} and result["action"] == "decompress"
+    assert submit["containerOverrides"]["command"] == [
+        "decompress",
+        "--bucket",
+        DATA,
+        "--workers",
+        "3",
+        "--level",
+        "9",
+        "--prefix",
+        "genes/",
+        "--report",
+        f"s3://{WORK}/bgzip/reports/bioindex_decompress/manual__2026-11-21T05:00:00+00:00/restore.decompress.json",
+        "--threads",
+        "4",
+        "--keep-compressed",
+        "--dry-run",
+    ]
+    assert (submit["jobName"], submit["jobQueue"], submit["jobDefinition"]) == (
+        "bgzip-decompress-bioindex_decompress-restore-decompress--1",
+        QUEUE,
+        DEFINITION,
+    )
+    assert "PutObject" not in {call.operation for call in calls}  # no manifest for a prefix
+
+
+def test_a_mapped_chunk_writes_its_own_manifest_and_report_keys(aws) -> None:
+    context = make_context()
+    context["ti"].map_index = 7
+    with recorded_calls() as calls:
+        operator(wait_for_completion=False).execute(context)
+    command = submitted(calls)["containerOverrides"]["command"]
+    run = "adhoc_airflow/manual__2026-11-21T05:00:00+00:00"
+    manifest = f"bgzip/manifests/{run}/compress-7.json"
+    assert command == [
+        "compress",
+        "--bucket",
+        DATA,
+        "--workers",
+        "8",
+        "--level",
+        "6",
+        "--manifest",
+        f"s3://{WORK}/{manifest}",
+        "--report",
+        f"s3://{WORK}/bgzip/reports/{run}/compress-7.json",
+    ]
+    assert submitted(calls)["jobName"] == "bgzip-compress-adhoc_airflow-compress-7"
+    assert json.loads(aws["s3"].get_object(Bucket=WORK, Key=manifest)["Body"].read()) == [
+        "genes/part-0.json",
+        "genes/part-1.json",
+        "genes/part-2.json",
+    ]
+
+
+def test_an_older_tries_report_is_deleted_before_the_job_is_submitted(aws) -> None:
+    aws["s3"].put_object(Bucket=WORK, Key=REPORT_KEY, Body=b"{}")
+    operator(wait_for_completion=False).execute(make_context())
+    assert aws["s3"].list_objects_v2(Bucket=WORK, Prefix="bgzip/reports/").get("KeyCount") == 0
+
+
+def test_a_long_job_name_is_cut_to_batchs_128_characters(aws) -> None:
+    with recorded_calls() as calls:
+        operator(task_id="c" * 200, wait_for_completion=False).execute(make_context())
+    assert submitted(calls)["jobName"] == ("bgzip-compress-adhoc_airflow-" + "c" * 200)[:128]
+
+
+def test_the_local_engine_hands_the_worker_its_options(aws, monkeypatch) -> None:
+    from airflow_provider_bio.jobs import bgzip_worker
+
+    given = []
+
+    def run(action, s3, bucket, keys, **options):
+        given.append((action, bucket, list(keys), options))
+        return bgzip_worker.Report(action, bucket)
+
+    monkeypatch.setattr(bgzip_worker, "run", run)
+    aws["s3"].put_object(Bucket=DATA, Key="genes/part-0.json.gz", Body=b"x")
+    local = {"engine": "local", "job_queue": None, "job_definition": None, "work_location": None}
+    operator(**local, action="decompress", keys=None, prefix="genes/", keep_compressed=True, dry_run=True).execute(
+        make_context()
+    )
+    operator(**local, workers=2, threads=5, level=1).execute(make_context())
+    assert [(action, bucket, keys) for action, bucket, keys, _ in given] == [
+        ("decompress", DATA, ["genes/part-0.json"]),
+        ("compress", DATA, ["genes/part-0.json", "genes/part-1.json", "genes/part-2.json"]),
+    ]
+    options = [{name: value for name, value in o.items() if name != "log"} for *_, o in given]
+    assert options == [
+        {"workers": 8, "threads": 2, "level": 6, "keep_compressed": True, "dry_run": True},
+        {"workers": 2, "threads": 5, "level": 1, "keep_compressed": False, "dry_run": False},
+    ]
+
+
+def test_the_error_names_ten_failed_files_and_counts_the_rest(aws) -> None:
+    keys = [f"genes/missing-{n:02}.json" for n in range(12)]
+    local = {"engine": "local", "job_queue": None, "job_definition": None, "work_location": None}
+    with pytest.raises(RuntimeError) as raised:
+        operator(**local, keys=keys).execute(make_context())
+    message = str(raised.value)
+    assert message.startswith("compress: 12 of 12 files failed: genes/missing-")
+    assert message.endswith(" (and 2 more in the report)")
+    assert message.count("s3://bio-index-data/genes/missing-") == 10
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"engine": "lambda"}, "engine must be 'batch' or 'local'; got 'lambda'"),
+        ({"bucket": ""}, "bucket is required"),
+        ({"keys": None}, "exactly one of keys"),
+        ({"job_definition": None, "work_location": None}, "engine='batch' needs job_definition, work_location"),
+        ({"workers": 0}, "workers and threads must be at least 1"),
+    ],
+)
+def test_more_bad_arguments_are_refused_before_any_aws_call(aws, arguments, message) -> None:
+    with recorded_calls() as calls, pytest.raises(ValueError, match=re.escape(message)):
+        operator(**arguments).execute(make_context())
+    assert calls == []
+
+
+def test_the_local_engine_needs_no_batch_arguments(aws) -> None:
+    local = {"engine": "local", "job_queue": None, "job_definition": None, "work_location": None}
+    assert operator(**local, keys=[]).execute(make_context())["files"] == 0
+
+
+def test_execute_complete_without_an_event_reports_the_remembered_job(aws, monkeypatch) -> None:
+    store = FakeTaskStateStore()
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    task = operator(deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(make_context(store))
+    job_id = store.get(BATCH_JOB_KEY)["value"]
+    with pytest.raises(RuntimeError, match=rf"Batch job {job_id} wrote no report .*\(the trigger reported None\)"):
+        operator(deferrable=True).execute_complete(make_context(store), None)
+
+
+def test_a_job_that_wrote_no_report_is_named_with_the_waiters_failure(aws, monkeypatch) -> None:
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    with pytest.raises(
+        RuntimeError, match=r"wrote no report to s3://bio-index-work/.* \(Waiter batch_job_complete failed"
+    ):
+        operator().execute(make_context())
+
+
+def test_a_job_reported_successful_without_a_report_is_named_with_its_status(aws, monkeypatch) -> None:
+    store = FakeTaskStateStore()
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    task = operator(deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(make_context(store))
+    job_id = store.get(BATCH_JOB_KEY)["value"]
+    with pytest.raises(RuntimeError, match=rf"Batch job {job_id} wrote no report to s3://.* \(job FAILED: "):
+        task.execute_complete(make_context(store), {"status": "success", "job_id": job_id})
+
+
+def test_on_kill_before_a_job_was_submitted_calls_no_aws(aws) -> None:
+    with recorded_calls() as calls:
+        operator().on_kill()
+    assert calls == []

@@ -81,3 +81,18 @@ def test_a_cluster_error_fails_the_task_with_its_answer(search_conn):
         )
         with pytest.raises(RuntimeError, match=r"503.*cluster_block_exception"):
             operator.execute({})
+
+
+def test_both_operators_use_the_search_default_connection_unless_told(monkeypatch):
+    cluster = _cluster(set(), {})
+    with recording_server(cluster) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        assert EnsureSearchIndexesOperator(task_id="c", indexes={"taxa-v2": {}}).execute({}) == ["taxa-v2"]
+        assert SwapSearchAliasesOperator(task_id="s", aliases={"taxa": "taxa-v2"}).execute({}) == [
+            {"add": {"index": "taxa-v2", "alias": "taxa"}}
+        ]
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("PUT", "/taxa-v2"),
+        ("GET", "/_alias/taxa"),
+        ("POST", "/_aliases"),
+    ]

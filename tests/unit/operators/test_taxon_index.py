@@ -1,14 +1,27 @@
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
+import boto3
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from airflow_provider_bio.operators import taxon_index
-from airflow_provider_bio.operators.taxon_index import PROGRESS_KEY, GlueTaxonIndexOperator
+from airflow_provider_bio.operators.taxon_index import (
+    PROGRESS_KEY,
+    CreateTaxonIndexesOperator,
+    GlueTaxonIndexOperator,
+    PlanTaxonIndexOperator,
+    TaxonIndexReportOperator,
+)
 from scripts.local_aws import create_echo_function
 from tests.support.airflow_context import FakeTaskStateStore, make_context
 from tests.support.botocore_events import FakeLambdaFaults, function_error, recorded_calls, throttled
+from tests.support.http_recorder import recording_server
+from tests.support.search_cluster import FakeCluster
 
 FUNCTION = "taxon-indexing-lambda-test-index_taxons"
 PAIRS = [[pr, bg] for pr in (11, 12, 13) for bg in (1, 2)]
@@ -192,3 +205,242 @@ def test_the_lambda_client_waits_for_the_function_and_retries(lambda_function, b
     config = _operator(max_in_flight=7, botocore_config=botocore_config).hook.conn.meta.config
     assert (config.read_timeout, config.connect_timeout, config.retries) == expected
     assert config.max_pool_connections == 7
+
+
+# Checking remembered pairs against the indexes they were written to
+
+
+def _cluster_with(monkeypatch, server_url: str) -> str:
+    monkeypatch.setenv("AIRFLOW_CONN_SEARCH_TEST", server_url)
+    return "search_test"
+
+
+def test_remembered_pairs_are_reused_while_their_indexes_are_the_same(lambda_function, monkeypatch):
+    cluster = FakeCluster()
+    cluster.create("scored_taxon_counts-v6")
+    cluster.create("pipeline_runs-v6")
+    store = FakeTaskStateStore()
+    indexes = {
+        "scored_taxon_counts_index_name": "scored_taxon_counts-v6",
+        "pipeline_runs_index_name": "pipeline_runs-v6",
+    }
+    with recording_server(cluster) as server:
+        conn = _cluster_with(monkeypatch, server.url)
+        with FakeLambdaFaults().active():
+            _operator(search_conn_id=conn, **indexes).execute(make_context(store))
+        with FakeLambdaFaults().active() as again:
+            _operator(search_conn_id=conn, **indexes).execute(make_context(store))
+        assert sum(again.invocations.values()) == 0
+        cluster.delete("pipeline_runs-v6")
+        cluster.create("pipeline_runs-v6")  # a rollback dropped it; it was created again, empty
+        with FakeLambdaFaults().active() as refilled:
+            result = _operator(search_conn_id=conn, **indexes).execute(make_context(store))
+    assert sorted(refilled.invocations) == sorted(map(tuple, PAIRS)) and result["invocations"] == len(PAIRS)
+    settings = sorted({path for method, path in cluster.events if method == "GET"})
+    assert settings == ["/pipeline_runs-v6/_settings", "/scored_taxon_counts-v6/_settings"]
+
+
+def test_without_a_search_connection_the_indexes_are_not_looked_at(lambda_function, monkeypatch):
+    cluster = FakeCluster()
+    store = FakeTaskStateStore()
+    with recording_server(cluster) as server:
+        _cluster_with(monkeypatch, server.url)
+        for _ in range(2):
+            with FakeLambdaFaults().active() as faults:
+                _operator(scored_taxon_counts_index_name="scored_taxon_counts-v6").execute(make_context(store))
+    assert sum(faults.invocations.values()) == 0 and cluster.events == []
+
+
+def test_a_search_connection_without_index_names_looks_at_no_index(lambda_function, monkeypatch):
+    cluster = FakeCluster()
+    with recording_server(cluster) as server:
+        result = _operator(search_conn_id=_cluster_with(monkeypatch, server.url)).execute(make_context())
+    assert result["confirmed"] == len(PAIRS) and cluster.events == []
+
+
+# Planning a run
+
+
+def _run_context(conf: dict | None, params: dict | None = None) -> dict:
+    """A context whose DAG run was triggered with ``conf`` over the DAG's ``params``."""
+    return make_context() | {"params": params or {}, "dag_run": SimpleNamespace(conf=conf)}
+
+
+def _plan(**kwargs) -> PlanTaxonIndexOperator:
+    return PlanTaxonIndexOperator(task_id="plan", aws_conn_id=None, region_name="us-west-2", **kwargs)
+
+
+JOB_PARAMS = [
+    {"pipeline_run_ids": [11, 12], "background_ids": [1, 2]},
+    {"pipeline_run_ids": [13], "background_ids": [1]},
+]
+
+
+def test_the_plan_splits_the_pairs_into_chunks_sharing_the_run_arguments():
+    conf = {
+        "lambda_function_name": FUNCTION,
+        "job_params": JOB_PARAMS,
+        "chunk_size": 2,
+        "concurrency": 6,
+        "index_suffix": "v6",
+        "swap_aliases": True,
+    }
+    context = _run_context(conf)
+    chunks = _plan(search_conn_id="search_test").execute(context)
+    shared = {
+        "lambda_function_name": FUNCTION,
+        "scored_taxon_counts_index_name": "scored_taxon_counts-v6",
+        "pipeline_runs_index_name": "pipeline_runs-v6",
+        "search_conn_id": "search_test",
+        "chunk_count": 3,
+        "max_in_flight": 3,
+    }
+    assert chunks == [
+        {"chunk_number": 1, "pairs": [[11, 1], [11, 2]], **shared},
+        {"chunk_number": 2, "pairs": [[12, 1], [12, 2]], **shared},
+        {"chunk_number": 3, "pairs": [[13, 1]], **shared},
+    ]
+    assert context["ti"].xcoms["swap_aliases"] == {
+        "scored_taxon_counts": "scored_taxon_counts-v6",
+        "pipeline_runs": "pipeline_runs-v6",
+    }
+
+
+def test_the_plan_hands_the_default_search_connection_and_swaps_no_alias_unless_asked():
+    context = _run_context({"job_params": JOB_PARAMS}, {"lambda_function_name": FUNCTION, "index_suffix": "v6"})
+    chunks = _plan().execute(context)
+    assert [(chunk["chunk_number"], chunk["search_conn_id"]) for chunk in chunks] == [(1, "search_default")]
+    assert chunks[0]["pairs"] == [[11, 1], [11, 2], [12, 1], [12, 2], [13, 1]]
+    assert context["ti"].xcoms["swap_aliases"] == {}
+
+
+def test_the_plan_reads_the_pairs_from_the_input_file():
+    document = {"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-west-2")
+        s3.create_bucket(Bucket="taxon-input", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        s3.put_object(Bucket="taxon-input", Key="runs/input.json", Body=json.dumps(document).encode())
+        conf = {"lambda_function_name": FUNCTION, "input_s3_uri": "s3://taxon-input/runs/input.json"}
+        chunks = _plan().execute(_run_context(conf))
+    assert [chunk["pairs"] for chunk in chunks] == [[[13, 1]]]
+    assert chunks[0]["max_in_flight"] == 10  # the run's default concurrency 20 over 2 chunks at once, not the file's
+
+
+def test_the_plan_of_a_bad_conf_fails_without_a_retry_naming_each_field():
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "concurrency": 0, "colour": "blue"}
+    with (
+        recorded_calls() as calls,
+        pytest.raises(
+            AirflowFailException,
+            match=r"unknown field\(s\) \['colour'\](.|\n)*concurrency: 0 is less than the minimum of 1",
+        ),
+    ):
+        _plan().execute(_run_context(conf))
+    assert calls == []
+
+
+# Creating the fresh indexes
+
+
+def test_fresh_indexes_are_created_when_the_run_asks(monkeypatch):
+    cluster = FakeCluster()
+    cluster.create("pipeline_runs-v6")
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "index_suffix": "v6", "create_indexes": True}
+    with recording_server(cluster) as server:
+        create = CreateTaxonIndexesOperator(task_id="create", search_conn_id=_cluster_with(monkeypatch, server.url))
+        assert create.execute(_run_context(conf)) == ["scored_taxon_counts-v6"]
+    assert sorted(cluster.indexes) == ["pipeline_runs-v6", "scored_taxon_counts-v6"]
+
+
+def test_no_index_is_created_unless_the_run_asks(monkeypatch):
+    cluster = FakeCluster()
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "index_suffix": "v6"}
+    with recording_server(cluster) as server:
+        create = CreateTaxonIndexesOperator(task_id="create", search_conn_id=_cluster_with(monkeypatch, server.url))
+        assert create.execute(_run_context(conf)) == []
+    assert cluster.events == []
+
+
+def test_creating_indexes_for_a_bad_conf_fails_without_a_retry():
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "create_indexes": True}
+    with pytest.raises(AirflowFailException, match="create_indexes: needs index_suffix"):
+        CreateTaxonIndexesOperator(task_id="create").execute(_run_context(conf))
+
+
+# The run's report
+
+
+class _PlanAndResults:
+    """A task instance whose XComs are the plan's chunks and the chunks' results; records each pull."""
+
+    def __init__(self, chunks: list | None, results: list) -> None:
+        self.chunks, self.results, self.pulls = chunks, results, []
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", map_indexes: list | None = None):
+        self.pulls.append((task_ids, key, map_indexes))
+        return self.chunks if task_ids == "plan" else self.results
+
+
+def _chunk_result(confirmed: int, failed: list, unattempted: list, started: float, finished: float) -> dict:
+    return {
+        "confirmed": confirmed,
+        "invocations": confirmed + len(failed),
+        "failed": failed,
+        "unattempted": unattempted,
+        "started_at": started,
+        "finished_at": finished,
+    }
+
+
+def _report(ti: _PlanAndResults) -> dict:
+    return TaxonIndexReportOperator(task_id="report", plan_task_id="plan", chunk_task_id="index_chunk").execute(
+        {"ti": ti}
+    )
+
+
+def test_the_report_totals_every_chunk():
+    ti = _PlanAndResults(
+        [{"pairs": [[11, 1], [11, 2]]}, {"pairs": [[12, 1], [12, 2]]}],
+        [_chunk_result(2, [], [], 100.0, 104.0), _chunk_result(2, [], [], 101.0, 110.0)],
+    )
+    assert _report(ti) == {
+        "pairs": 4,
+        "chunks": 2,
+        "confirmed": 4,
+        "failed": [],
+        "unattempted": [],
+        "invocations": 4,
+        "wall_seconds": 10.0,
+        "invocations_per_second": 0.4,
+    }
+    assert ti.pulls == [("plan", "return_value", None), ("index_chunk", "chunk_result", [0, 1])]
+
+
+def test_the_report_fails_when_a_pair_is_unconfirmed():
+    failure = {"pair": [12, 2], "error_type": "ValueError", "error_message": "x"}
+    ti = _PlanAndResults(
+        [{"pairs": [[11, 1], [11, 2]]}, {"pairs": [[12, 1], [12, 2]]}, {"pairs": [[13, 1]]}],
+        [_chunk_result(2, [], [], 1.0, 2.0), _chunk_result(1, [failure], [], 1.0, 2.0), None],
+    )
+    with pytest.raises(RuntimeError, match=r"^2 of 5 pairs unconfirmed; retry or clear the failed chunk instances"):
+        _report(ti)
+
+
+def test_an_empty_plan_reports_nothing_to_do_without_pulling_chunk_results():
+    ti = _PlanAndResults([], [])
+    report = _report(ti)
+    assert (report["pairs"], report["chunks"], report["confirmed"], report["invocations_per_second"]) == (0, 0, 0, 0.0)
+    assert ti.pulls == [("plan", "return_value", None)]
+
+
+def test_a_missing_plan_fails_the_report_naming_the_plan_task():
+    with pytest.raises(RuntimeError, match=r"^plan left no plan: see its log"):
+        _report(_PlanAndResults(None, []))
+
+
+def test_the_report_runs_whatever_the_chunks_did_unless_told_otherwise():
+    default = TaxonIndexReportOperator(task_id="report", plan_task_id="plan", chunk_task_id="index_chunk")
+    told = TaxonIndexReportOperator(
+        task_id="report2", plan_task_id="plan", chunk_task_id="index_chunk", trigger_rule="all_success"
+    )
+    assert (default.trigger_rule, told.trigger_rule) == ("all_done", "all_success")
