@@ -481,3 +481,44 @@ def test_the_destination_table_is_created_through_the_destination_connection(aws
 )
 def test_table_shape_of_a_provisioned_table_without_throughput(description, expected):
     assert table_shape(description) == expected
+
+
+@pytest.mark.parametrize("store", ["deploy_table", "ssm_prefix"])
+def test_a_dry_run_of_the_flags_reports_their_values_now_and_writes_nothing(aws, store):
+    ssm = boto3.client("ssm", region_name=REGION)
+    if store == "deploy_table":
+        aws.create_table(
+            TableName="efcms-deploy-test",
+            BillingMode="PAY_PER_REQUEST",
+            **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+        )
+        aws.put_item(
+            TableName="efcms-deploy-test",
+            Item={"pk": {"S": "migrate"}, "sk": {"S": "migrate"}, "current": {"S": "true"}},
+        )
+        where = {"deploy_table": "efcms-deploy-test"}
+    else:
+        ssm.put_parameter(Name="/deploy/test/migrate", Value="true", Type="String")
+        where = {"ssm_prefix": "/deploy/test/"}
+    operator = SetDeployFlagsOperator(
+        task_id="flags",
+        flags={"migrate": "false", "source-table-version": 2},
+        dry_run=True,
+        aws_conn_id=None,
+        region_name=REGION,
+        **where,
+    )
+    with recorded_calls() as calls:
+        result = operator.execute(make_context())
+    assert result == {
+        "dry_run": True,
+        "would_set": {"migrate": "false", "source-table-version": "2"},
+        "current": {"migrate": "true", "source-table-version": None},
+    }
+    assert not {call.operation for call in calls} & {"PutItem", "PutParameter"}
+
+
+def test_a_redeploy_triggers_for_real_unless_asked_for_a_dry_run():
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    assert RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test").dry_run is False
