@@ -38,26 +38,41 @@ def _create(dynamodb, name):
     )
 
 
+def _fill(resource, count):
+    """``count`` source items, each with three addresses, a third of them with one in the key too."""
+    with resource.Table(SOURCE).batch_writer() as batch:
+        for n in range(count):
+            batch.put_item(
+                Item={
+                    "pk": f"user-email|person{n}@court.gov" if n % 3 == 0 else f"case|{n}",
+                    "sk": f"item|{n}",
+                    "email": f"person{n}@court.gov",
+                    "contact": {"email": f"home{n}@mail.org", "list": [{"email": f"x{n}@y.z"}, Decimal(n)]},
+                    "count": Decimal(n),
+                    "flags": {"a", "b"},
+                    "blob": b"\x00\x01",
+                }
+            )
+
+
 @pytest.fixture
 def tables():
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-west-2")
         for name in (SOURCE, DESTINATION):
             _create(resource.meta.client, name)
-        table = resource.Table(SOURCE)
-        with table.batch_writer() as batch:
-            for n in range(230):
-                batch.put_item(
-                    Item={
-                        "pk": f"user-email|person{n}@court.gov" if n % 3 == 0 else f"case|{n}",
-                        "sk": f"item|{n}",
-                        "email": f"person{n}@court.gov",
-                        "contact": {"email": f"home{n}@mail.org", "list": [{"email": f"x{n}@y.z"}, Decimal(n)]},
-                        "count": Decimal(n),
-                        "flags": {"a", "b"},
-                        "blob": b"\x00\x01",
-                    }
-                )
+        _fill(resource, 230)
+        yield resource
+
+
+@pytest.fixture
+def few_tables():
+    """30 source items: more than one batch of 25, few enough to copy quickly."""
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name="us-west-2")
+        for name in (SOURCE, DESTINATION):
+            _create(resource.meta.client, name)
+        _fill(resource, 30)
         yield resource
 
 
@@ -190,3 +205,193 @@ def test_an_address_left_in_the_destination_fails_the_run_naming_item_and_attrib
     message = str(failed.value)
     assert "1 addresses outside @example.com" in message and "pk=case|stale, sk=old (contact.emails[1])" in message
     assert "Stale.Person" not in message and "court.gov" not in message
+
+
+def _operator(**kwargs):
+    defaults = {
+        "task_id": "copy",
+        "source_table": SOURCE,
+        "destination_table": DESTINATION,
+        "obfuscation_domain": "example.com",
+        "aws_conn_id": None,
+    }
+    return DynamoGlueCopyOperator(**(defaults | kwargs))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"destination_table": ""}, "destination_table is empty"),
+        ({"scan_segments": 0}, "scan_segments must be between 1 and 1000, got 0"),
+        ({"scan_segments": 1001}, "scan_segments must be between 1 and 1000, got 1001"),
+        ({"engine": "spark"}, r"engine must be one of \('local', 'glue'\), got 'spark'"),
+        ({"engine": "glue", "script_location": "s3://bio-glue/p/"}, "glue_job_name None is not a Glue job name"),
+        (
+            {"engine": "glue", "glue_job_name": "j" * 256, "script_location": "s3://bio-glue/p/"},
+            "is not a Glue job name",
+        ),
+        ({"engine": "glue", "glue_job_name": "job"}, "script_location"),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "update_job_definition": True,
+            },
+            "update_job_definition needs job_role_arn",
+        ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "write_throughput_percent": 0,
+            },
+            r"write_throughput_percent must be in \(0, 1.5\]",
+        ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "write_throughput_percent": 1.51,
+            },
+            r"write_throughput_percent must be in \(0, 1.5\]",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_argument_before_any_aws_call(kwargs, message):
+    with recorded_calls() as calls, pytest.raises(ValueError, match=message):
+        _operator(**kwargs).execute(make_context())
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"scan_segments": 1}, id="one-segment"),
+        pytest.param({"scan_segments": 1000}, id="a-thousand-segments"),
+        pytest.param({"destination_table": SOURCE, "dest_aws_conn_id": "lower_env"}, id="same-name-other-account"),
+        pytest.param(
+            {
+                "engine": "glue",
+                "glue_job_name": "efcms.glue-copy_2",
+                "script_location": "s3://bio-glue/p/",
+                "write_throughput_percent": 1.5,
+            },
+            id="glue-at-the-throughput-limit",
+        ),
+        pytest.param(
+            {"engine": "glue", "glue_job_name": "j" * 255, "script_location": "s3://bio-glue/p/"},
+            id="glue-longest-job-name",
+        ),
+    ],
+)
+def test_arguments_at_the_limits_are_accepted(kwargs):
+    settings = _operator(email_keys=["email", "contactEmail"], **kwargs)._check_arguments()
+    assert settings.domain == "example.com"
+    assert settings.email_keys == ("email", "contactEmail")
+    assert settings.secret == SECRET.encode()
+
+
+@pytest.mark.parametrize(
+    ("secret", "accepted"),
+    [("s" * 15, False), ("s" * 16, True)],
+)
+def test_the_secret_must_hold_at_least_16_bytes(monkeypatch, secret, accepted):
+    monkeypatch.setenv("AIRFLOW_VAR_COPY_SECRET", secret)
+    operator = _operator(obfuscation_secret_variable="copy_secret")
+    if accepted:
+        assert operator._check_arguments().secret == secret.encode()
+    else:
+        with pytest.raises(ValueError, match=r"'copy_secret' .* at least 16 bytes.*AIRFLOW_VAR_COPY_SECRET"):
+            operator._check_arguments()
+
+
+def test_no_secret_variable_named_is_refused():
+    with pytest.raises(ValueError, match=r"Variable None .*AIRFLOW_VAR_NAME\)"):
+        _operator(obfuscation_secret_variable=None)._check_arguments()
+
+
+def test_clients_get_a_connection_per_thread_and_adaptive_retries_unless_configured_otherwise():
+    assert _operator(scan_segments=4)._hook_parameters == {
+        "aws_conn_id": None,
+        "region_name": None,
+        "verify": None,
+        "config": {"max_pool_connections": 8, "retries": {"mode": "adaptive", "max_attempts": 10}},
+    }
+    given = _operator(botocore_config={"retries": {"mode": "standard"}}, region_name="us-east-1")
+    assert given._hook_parameters["config"] == {"max_pool_connections": 16, "retries": {"mode": "standard"}}
+    assert given._hook_parameters["region_name"] == "us-east-1"
+
+
+def test_defaults():
+    operator = _operator()
+    assert operator.scan_segments == 8 and operator.engine == "local"
+    assert operator.obfuscation_secret_variable == "lower_env_obfuscation_secret"
+    assert operator.email_keys == ("email",) and operator.protected_tables == ("*prod*",)
+    assert operator.glue_secret_parameter == "/None/obfuscation-secret"
+    assert (operator.waiter_delay, operator.waiter_max_attempts) == (60, 2880)
+    assert (operator.worker_type, operator.number_of_workers) == ("G.1X", 20)
+    assert (operator.write_throughput_percent, operator.output_retries) == (0.1, 35)
+    assert operator.wait_for_completion is True and operator.dry_run is False
+    assert operator.progress_every_seconds == 30.0
+    assert operator.update_job_definition is False
+    assert _operator(glue_secret_parameter="/given").glue_secret_parameter == "/given"
+
+
+def test_a_dry_run_reports_the_source_count_and_writes_nothing(few_tables):
+    with recorded_calls() as calls:
+        result = _copy(dry_run=True)
+    assert result == {"dry_run": True, "source_items": 30, "destination_table": DESTINATION}
+    assert {call.operation for call in calls} <= {"GetCallerIdentity", "DescribeTable"}
+    assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 0
+
+
+def test_a_dry_run_of_a_protected_destination_is_refused_too():
+    with recorded_calls() as calls, pytest.raises(ValueError, match="protected pattern"):
+        _copy(destination_table="efcms-prod-beta", dry_run=True)
+    assert calls == []
+
+
+def test_an_item_without_an_address_is_copied_unchanged_and_not_counted_as_transformed(few_tables):
+    few_tables.Table(SOURCE).put_item(Item={"pk": "case|plain", "sk": "docket|1", "title": "no address here"})
+    result = _copy(scan_segments=2)
+    assert (result["read"], result["written"], result["transformed"]) == (31, 31, 30)
+    assert result["emails"] == 30 * 3 + 10
+    assert result["not_written"] == 0 and result["not_written_keys"] == []
+    plain = few_tables.Table(DESTINATION).get_item(Key={"pk": "case|plain", "sk": "docket|1"})["Item"]
+    assert plain == {"pk": "case|plain", "sk": "docket|1", "title": "no address here"}
+
+
+@pytest.mark.parametrize(("refused", "cut"), [(20, False), (21, True)])
+def test_items_left_out_are_counted_and_at_most_20_named(few_tables, monkeypatch, refused, cut):
+    """Every item left out (here: the first ones found too large) is counted; the error names 20 of them."""
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    too_large = {f"item|{n}" for n in range(refused)}
+    monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] in too_large)
+    with pytest.raises(RuntimeError) as failed:
+        _copy(scan_segments=1)  # one segment: the refused items share batches
+    message = str(failed.value)
+    assert message.startswith(f"{refused} items could not be written, over DynamoDB's 400 KB")
+    assert message.count("sk=item|") == 20
+    assert message.endswith(" ...") is cut
+    assert "pk=case|1, sk=item|1" in message
+    assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 30 - refused
+
+
+@pytest.mark.parametrize(("leaks", "cut"), [(20, False), (21, True)])
+def test_addresses_left_in_the_destination_are_counted_and_at_most_20_named(few_tables, leaks, cut):
+    with few_tables.Table(DESTINATION).batch_writer() as batch:
+        for n in range(leaks):
+            batch.put_item(Item={"pk": f"case|stale{n:02}", "sk": "old", "note": f"p{n}@court.gov"})
+    with pytest.raises(RuntimeError) as failed:
+        _copy()
+    message = str(failed.value)
+    assert message.startswith(
+        f"{leaks} addresses outside @example.com are left in {DESTINATION}, in {leaks} attributes: "
+    )
+    assert "pk=case|stale00, sk=old (note); pk=case|stale01, sk=old (note)" in message
+    assert message.count("(note)") == 20
+    assert message.endswith(" ...") is cut

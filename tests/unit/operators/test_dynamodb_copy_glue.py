@@ -207,3 +207,200 @@ def test_bad_glue_arguments_fail_before_any_aws_call(kwargs, message):
 def test_the_script_names_missing_arguments():
     with pytest.raises(ValueError, match="--obfuscation"):
         dynamo_glue_copy.parse_arguments(["--source_table", "a", "--JOB_NAME", "x"])
+
+
+def test_the_job_definition_and_every_argument_of_the_run(aws):
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="glue_to_test", schedule=None):
+        operator = _operator(
+            aws,
+            email_keys=["email", "contactEmail"],
+            number_of_workers=4,
+            write_throughput_percent=0.5,
+            output_retries=7,
+            destination_role_arn=None,
+            glue_secret_parameter="/copies/secret",
+        )
+    result = operator.execute(make_context())
+    job = aws["glue"].get_job(JobName=JOB)["Job"]
+    assert job["Role"] == aws["role"] and job["GlueVersion"] == "4.0"
+    assert job["Command"] == {
+        "Name": "glueetl",
+        "ScriptLocation": f"{LOCATION}dynamo_glue_copy.py",
+        "PythonVersion": "3",
+    }
+    assert job["DefaultArguments"] == {"--extra-py-files": f"{LOCATION}airflow_provider_bio_core.zip"}
+    assert job["Description"] == "Copy of DynamoDB efcms-prod-alpha with emails obfuscated (airflow-provider-bio)"
+    run = aws["glue"].get_job_run(JobName=JOB, RunId=result["glue_job_run_id"])["JobRun"]
+    assert run["Arguments"] == {
+        "--extra-py-files": f"{LOCATION}airflow_provider_bio_core.zip",  # the job's default, as Glue shows it
+        "--source_table": "efcms-prod-alpha",
+        "--destination_table": "efcms-test-alpha",
+        "--destination_role_arn": "none",
+        "--splits": "4",
+        "--write_throughput_percent": "0.5",
+        "--output_retries": "7",
+        "--obfuscation": '{"domain": "example.com", "email_keys": ["email", "contactEmail"]}',
+        "--obfuscation_secret_parameter": "/copies/secret",
+        "--key_attributes": '["pk"]',
+        "--result_s3_uri": f"{LOCATION}results/glue_to_test/{RUN_ID}/copy.json",
+    }
+    assert result == {
+        "read": 5,
+        "written": 5,
+        "transformed": 5,
+        "emails": 10,
+        "not_written": 0,
+        "not_written_keys": [],
+        "glue_job_run_id": result["glue_job_run_id"],
+        "addresses_outside_domain": 0,
+    }
+
+
+def test_the_secret_parameter_is_overwritten_with_the_current_secret(aws, monkeypatch):
+    ssm = boto3.client("ssm", region_name="us-west-2")
+    ssm.put_parameter(Name=f"/{JOB}/obfuscation-secret", Value="an-older-secret-of-last-year", Type="SecureString")
+    monkeypatch.setenv("AIRFLOW_VAR_LOWER_ENV_OBFUSCATION_SECRET", "this-year-secret-0123456789")
+    _operator(aws).execute(make_context())
+    parameter = ssm.get_parameter(Name=f"/{JOB}/obfuscation-secret", WithDecryption=True)["Parameter"]
+    assert parameter["Value"] == "this-year-secret-0123456789" and parameter["Type"] == "SecureString"
+    described = ssm.describe_parameters()["Parameters"][0]
+    assert described["Description"].startswith("HMAC key of the email pseudonyms")
+
+
+def test_not_waiting_returns_the_run_id_at_once(aws):
+    with recorded_calls() as calls:
+        result = _operator(aws, wait_for_completion=False).execute(make_context())
+    assert result == {"glue_job_run_id": aws["started"][0]}
+    # Neither the counts nor the destination are read: the run is not over yet.
+    assert not {call.operation for call in calls} & {"HeadObject", "GetObject"}
+    assert [call.params["TableName"] for call in calls if call.operation == "Scan"] == ["efcms-prod-alpha"]
+
+
+def test_a_new_run_first_removes_the_counts_an_earlier_run_left(aws):
+    """The counts file is deleted before the start: an earlier run's counts are never taken for this one's."""
+    with recorded_calls() as calls:
+        _operator(aws).execute(make_context())
+    deletes = [call for call in calls if call.operation == "DeleteObjects"]
+    assert [(d.params["Bucket"], d.params["Delete"]["Objects"]) for d in deletes] == [
+        (BUCKET, [{"Key": f"dynamo-copy/results/adhoc_airflow/{RUN_ID}/copy.json"}])
+    ]
+
+
+def test_an_existing_job_is_run_as_it_is_without_update_job_definition(aws):
+    _operator(aws).execute(make_context())
+    with recorded_calls() as calls:
+        result = _operator(aws, update_job_definition=False, job_role_arn=None).execute(make_context())
+    assert result["written"] == 5 and len(aws["started"]) == 2
+    operations = {call.operation for call in calls}
+    assert not operations & {"CreateJob", "UpdateJob"}
+    uploaded = [call.params["Key"] for call in calls if call.operation == "PutObject"]
+    assert uploaded == [f"dynamo-copy/results/adhoc_airflow/{RUN_ID}/copy.json"]  # the job's counts only
+    assert "StartJobRun" in operations
+    # The job's recent runs are listed to refuse a second run beside an active one.
+    assert {"JobName": JOB, "MaxResults": 50} in [call.params for call in calls if call.operation == "GetJobRuns"]
+
+
+def test_a_missing_job_without_update_job_definition_is_refused(aws):
+    with pytest.raises(RuntimeError, match=f"Glue job {JOB} does not exist; pass update_job_definition=True"):
+        _operator(aws, update_job_definition=False).execute(make_context())
+    assert aws["started"] == []
+
+
+def test_a_remembered_run_whose_job_was_deleted_is_started_again(aws):
+    store = FakeTaskStateStore()
+    _operator(aws).execute(make_context(store))
+    aws["glue"].delete_job(JobName=JOB)
+    again = _operator(aws).execute(make_context(store))
+    assert len(aws["started"]) == 2 and again["glue_job_run_id"] == aws["started"][1]
+
+
+def test_the_trigger_waits_with_the_operator_settings(aws):
+    with pytest.raises(TaskDeferred) as deferred:
+        _operator(aws, deferrable=True, waiter_delay=None, verify=False, botocore_config={"read_timeout": 9}).execute(
+            make_context()
+        )
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["run_id"] == aws["started"][0] and kwargs["job_name"] == JOB
+    assert (kwargs["waiter_delay"], kwargs["waiter_max_attempts"]) == (None, 2880)
+    assert (kwargs["aws_conn_id"], kwargs["region_name"], kwargs["verify"]) == (None, "us-west-2", False)
+    assert kwargs["botocore_config"] == {"read_timeout": 9}
+    assert deferred.value.method_name == "execute_complete"
+
+
+def _counts_at(aws, counts):
+    key = f"dynamo-copy/results/adhoc_airflow/{RUN_ID}/copy.json"
+    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=json.dumps(counts).encode())
+
+
+def test_a_deferred_copy_finishes_with_the_counts_the_job_left(aws):
+    _counts_at(aws, {"read": 3, "written": 3})  # an older job version: no not_written, no run id
+    result = _operator(aws, deferrable=True).execute_complete(make_context(), {"status": "success", "run_id": "jr_1"})
+    assert result == {"read": 3, "written": 3, "glue_job_run_id": "jr_1", "addresses_outside_domain": 0}
+
+
+@pytest.mark.parametrize(
+    ("counts", "event", "message"),
+    [
+        pytest.param(None, None, f"Glue run of {JOB} did not succeed: None", id="no-event"),
+        pytest.param(None, {"status": "success", "run_id": "jr_1"}, "Glue run jr_1 left no counts at s3://", id="none"),
+        pytest.param(
+            {"read": 3, "written": 3, "glue_job_run_id": "jr_0"},
+            {"status": "success", "run_id": "jr_1"},
+            "Glue run jr_1 left no counts",
+            id="another-run",
+        ),
+        pytest.param(
+            {"read": 3, "written": 2, "glue_job_run_id": "jr_1"},
+            {"status": "success", "run_id": "jr_1"},
+            "Glue run jr_1 read 3 items but wrote 2",
+            id="short",
+        ),
+        pytest.param(
+            {"read": 3, "written": 2, "not_written": 1, "not_written_keys": ["pk=big"], "glue_job_run_id": "jr_1"},
+            {"status": "success", "run_id": "jr_1"},
+            "1 items could not be written.*: pk=big$",
+            id="too-large",
+        ),
+    ],
+)
+def test_a_deferred_copy_fails_on_a_bad_event_or_bad_counts(aws, counts, event, message):
+    if counts is not None:
+        _counts_at(aws, counts)
+    with pytest.raises(RuntimeError, match=message):
+        _operator(aws, deferrable=True).execute_complete(make_context(), event)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "refused"),
+    [
+        pytest.param({"protected_accounts": ["222233334444"]}, True, id="role-in-a-protected-account"),
+        pytest.param({"expected_account": "123456789012"}, True, id="role-in-another-account"),
+        pytest.param({"expected_account": "123456789012", "engine": "local"}, False, id="local-engine-ignores-role"),
+        pytest.param(
+            {"expected_account": "123456789012", "destination_role_arn": "arn:aws:iam::123456789012:role/w"},
+            False,
+            id="role-in-the-expected-account",
+        ),
+    ],
+)
+def test_the_account_of_the_role_the_job_writes_as_is_guarded(aws, kwargs, refused):
+    operator = _operator(aws, **kwargs)
+    if refused:
+        with pytest.raises(ValueError, match="destination_role_arn arn:aws:iam::222233334444:role/lower-env-writer"):
+            operator._guard()
+    else:
+        operator._guard()
+
+
+def test_the_core_bundle_holds_the_package_init_and_every_core_module():
+    from airflow_provider_bio.operators.dynamodb_copy import core_bundle
+
+    bundle = zipfile.ZipFile(io.BytesIO(core_bundle()))
+    names = bundle.namelist()
+    assert names[0] == "airflow_provider_bio/__init__.py"
+    assert {"airflow_provider_bio/core/__init__.py", "airflow_provider_bio/core/obfuscation.py"} <= set(names)
+    assert all(name.startswith("airflow_provider_bio/core/") for name in names[1:])
+    assert names[1:] == sorted(names[1:])
+    assert {info.compress_type for info in bundle.infolist()} == {zipfile.ZIP_DEFLATED}

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from moto import mock_aws
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
 from airflow_provider_bio.operators.persistence import (
+    DELETED_DOMAINS_KEY,
     DeletePersistenceOperator,
     RecreateDynamoTableOperator,
     table_shape,
 )
-from tests.support.airflow_context import make_context
+from tests.support.airflow_context import FakeTaskStateStore, make_context
 from tests.support.botocore_events import recorded_calls
 
 REGION = "us-west-2"
@@ -257,3 +259,266 @@ def test_a_table_deletion_blocked_by_replication_is_tried_again(aws, monkeypatch
     assert [c.operation for c in calls].count("DeleteTable") == 3 and len(refusals) == 2
     assert result["tables"] == ["efcms-test-alpha"]
     assert aws.list_tables()["TableNames"] == []
+
+
+def _table(name: str) -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+    )
+
+
+def _reset(**kwargs):
+    return DeletePersistenceOperator(task_id="reset", aws_conn_id=None, region_name=REGION, **kwargs)
+
+
+def _refuse(code: str, times: int):
+    """A DeleteTable handler refusing the first ``times`` calls with ``code``; counts every call."""
+    from tests.support.botocore_events import http_response
+
+    seen = []
+
+    def refuse(**_):
+        seen.append(code)
+        if len(seen) > times:
+            return None
+        error = {
+            "Error": {"Code": code, "Message": f"{code} for the test"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return http_response(400, {}), error
+
+    return refuse, seen
+
+
+def test_persistence_reset_results_and_the_saved_domain_shapes(aws):
+    _table("efcms-test-alpha")
+    opensearch = boto3.client("opensearch", region_name=REGION)
+    opensearch.create_domain(DomainName="efcms-search-test", EngineVersion="OpenSearch_2.11")
+    store = FakeTaskStateStore()
+    store.set(DELETED_DOMAINS_KEY, {"efcms-search-old": {"EngineVersion": "OpenSearch_1.3"}, "other": {}})
+    kwargs = {"tables": ["efcms-test-alpha"], "domains": ["efcms-search-test", "efcms-search-old"]}
+    preview = _reset(dry_run=True, **kwargs).execute(make_context(store))
+    assert preview == {"tables": ["efcms-test-alpha"], "domains": ["efcms-search-test"], "dry_run": True}
+    result = _reset(**kwargs).execute(make_context(store))
+    assert result["tables"] == ["efcms-test-alpha"] and result["domains"] == ["efcms-search-test"]
+    shapes = result["domain_shapes"]
+    assert list(shapes) == ["efcms-search-test", "efcms-search-old"]  # the operator's domains, in its order
+    assert shapes["efcms-search-test"]["EngineVersion"] == "OpenSearch_2.11"
+    assert shapes["efcms-search-old"] == {"EngineVersion": "OpenSearch_1.3"}
+    saved = store.get(DELETED_DOMAINS_KEY)
+    assert set(saved) == {"efcms-search-test", "efcms-search-old", "other"}
+    assert store.retention[DELETED_DOMAINS_KEY] == NEVER_EXPIRE
+
+
+def test_nothing_is_saved_when_no_domain_is_deleted_and_a_missing_store_is_survived(aws):
+    _table("efcms-test-alpha")
+    store = FakeTaskStateStore()
+    result = _reset(tables=["efcms-test-alpha"], domains=["efcms-search-test"]).execute(make_context(store))
+    assert result == {"tables": ["efcms-test-alpha"], "domains": [], "domain_shapes": {}}
+    assert store.saved == {}
+    boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
+    result = _reset(domains=["efcms-search-test"]).execute({"run_id": "manual"})  # Airflow < 3.3: no store
+    assert result["domains"] == ["efcms-search-test"] and list(result["domain_shapes"]) == ["efcms-search-test"]
+
+
+def test_a_table_gone_before_its_deletion_counts_as_deleted(aws):
+    from tests.support.botocore_events import client_events, http_response
+
+    _table("efcms-test-alpha")
+    deletions = []
+
+    def deleted_meanwhile(**_):
+        deletions.append("efcms-test-alpha")
+        aws.delete_table(TableName="efcms-test-alpha")  # a client made outside: not intercepted
+        error = {"Code": "ResourceNotFoundException", "Message": "Requested resource not found"}
+        return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    with client_events({"before-call.dynamodb.DeleteTable": deleted_meanwhile}):
+        result = _reset(tables=["efcms-test-alpha"]).execute(make_context())
+    assert result["tables"] == ["efcms-test-alpha"] and deletions == ["efcms-test-alpha"]
+
+
+@pytest.mark.parametrize(
+    ("code", "timeout", "deleted"),
+    [
+        pytest.param("ValidationException", 3600.0, True, id="validation-retried"),
+        pytest.param("ResourceInUseException", 0.0, False, id="past-the-deadline"),
+        pytest.param("AccessDeniedException", 3600.0, False, id="other-error-raised-at-once"),
+    ],
+)
+def test_a_blocked_table_deletion_is_retried_until_the_deadline(aws, monkeypatch, code, timeout, deleted):
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events
+
+    monkeypatch.setattr(persistence, "POLL_SECONDS", 0.01)
+    _table("efcms-test-alpha")
+    refuse, seen = _refuse(code, 1)
+    with client_events({"before-call.dynamodb.DeleteTable": refuse}):
+        operator = _reset(tables=["efcms-test-alpha"], timeout_seconds=timeout)
+        if deleted:
+            operator.execute(make_context())
+        else:
+            with pytest.raises(Exception, match=code):
+                operator.execute(make_context())
+    assert len(seen) == (2 if deleted else 1)
+    assert aws.list_tables()["TableNames"] == ([] if deleted else ["efcms-test-alpha"])
+
+
+def test_the_table_deletion_is_waited_for(aws, monkeypatch):
+    """The table is described until DynamoDB no longer knows it: the waiter polls every POLL_SECONDS."""
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events, http_response
+
+    monkeypatch.setattr(persistence, "POLL_SECONDS", 0.01)
+    _table("efcms-test-alpha")
+    described = []
+
+    def still_deleting(params, **_):
+        described.append(params)
+        if len(described) == 2:  # the first check after DeleteTable: still going
+            return http_response(200, {}), {"Table": {"TableName": "efcms-test-alpha", "TableStatus": "DELETING"}}
+        return None
+
+    with client_events({"before-call.dynamodb.DescribeTable": still_deleting}):
+        _reset(tables=["efcms-test-alpha"], timeout_seconds=0.01).execute(make_context())
+    assert len(described) == 3
+
+
+def test_a_domain_that_does_not_go_fails_after_the_timeout(aws, monkeypatch):
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events, http_response
+
+    monkeypatch.setattr(persistence, "POLL_SECONDS", 0.01)
+    boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
+
+    def accept_without_deleting(**_):
+        return http_response(200, {}), {"DomainStatus": {"DomainName": "efcms-search-test", "Deleted": True}}
+
+    with (
+        client_events({"before-call.opensearch.DeleteDomain": accept_without_deleting}),
+        pytest.raises(TimeoutError, match=r"OpenSearch domain efcms-search-test still exists after 0\.0 s"),
+    ):
+        _reset(domains=["efcms-search-test"], timeout_seconds=0.0).execute(make_context())
+
+
+def test_deletion_asks_the_guard_with_every_name(aws):
+    with pytest.raises(ValueError, match=r"domain 'efcms-search-prod' .* refusing to delete it"):
+        _reset(tables=["efcms-test-alpha"], domains=["efcms-search-prod"]).execute(make_context())
+    _reset(tables=["efcms-test-alpha"], domains=["efcms-search-prod"], protected=()).execute(make_context())
+    assert _reset().protected == ("*prod*",) and _reset().timeout_seconds == 3600.0
+
+
+def test_recreating_an_existing_table_leaves_it_and_a_dry_run_reports_the_shape(aws):
+    aws.create_table(TableName="efcms-prod-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI)
+    _table("efcms-test-alpha")
+    kwargs = {"task_id": "recreate", "source_table": "efcms-prod-alpha", "aws_conn_id": None, "region_name": REGION}
+    with recorded_calls() as calls:
+        left = RecreateDynamoTableOperator(destination_table="efcms-test-alpha", **kwargs).execute(make_context())
+        preview = RecreateDynamoTableOperator(destination_table="efcms-test-beta", dry_run=True, **kwargs).execute(
+            make_context()
+        )
+    assert left == {"created": False}
+    assert preview == {
+        "dry_run": True,
+        "would_create": "efcms-test-beta",
+        "shape": {**KEYS, "BillingMode": "PAY_PER_REQUEST", "GlobalSecondaryIndexes": GSI},
+    }
+    assert "CreateTable" not in {call.operation for call in calls}
+    assert aws.list_tables()["TableNames"] == ["efcms-prod-alpha", "efcms-test-alpha"]
+
+
+def test_a_table_is_its_own_source_only_through_the_same_connection():
+    kwargs = {"task_id": "c", "source_table": "efcms-test-a", "destination_table": "efcms-test-a"}
+    for conn in ({"aws_conn_id": None}, {"aws_conn_id": "lower", "dest_aws_conn_id": "lower"}):
+        with pytest.raises(ValueError, match="destination_table is the source table"):
+            RecreateDynamoTableOperator(**kwargs, **conn).execute({})
+
+
+def test_the_destination_table_is_created_through_the_destination_connection(aws, monkeypatch):
+    """The destination connection (its own region here) describes and creates the table; the source's reads."""
+    monkeypatch.setenv("AIRFLOW_CONN_LOWER_ENV", '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}')
+    aws.create_table(TableName="efcms-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI)
+    result = RecreateDynamoTableOperator(
+        task_id="recreate",
+        source_table="efcms-alpha",
+        destination_table="efcms-alpha",
+        aws_conn_id=None,
+        dest_aws_conn_id="lower_env",
+    ).execute(make_context())
+    assert result == {"created": True}
+    east = boto3.client("dynamodb", region_name="us-east-1")
+    assert east.describe_table(TableName="efcms-alpha")["Table"]["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
+    assert aws.list_tables()["TableNames"] == ["efcms-alpha"]
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        pytest.param(
+            {**KEYS, "GlobalSecondaryIndexes": GSI, "StreamSpecification": {"StreamEnabled": False}},
+            {
+                **KEYS,
+                "BillingMode": "PROVISIONED",
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+                "GlobalSecondaryIndexes": [
+                    {**GSI[0], "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}
+                ],
+            },
+            id="provisioned-without-throughput-gets-1-1",
+        ),
+        pytest.param(
+            {**KEYS, "ProvisionedThroughput": {"ReadCapacityUnits": 7}, "BillingModeSummary": {"BillingMode": "X"}},
+            {
+                **KEYS,
+                "BillingMode": "PROVISIONED",
+                "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 1},
+            },
+            id="provisioned-partial-throughput",
+        ),
+    ],
+)
+def test_table_shape_of_a_provisioned_table_without_throughput(description, expected):
+    assert table_shape(description) == expected
+
+
+@pytest.mark.parametrize("store", ["deploy_table", "ssm_prefix"])
+def test_a_dry_run_of_the_flags_reports_their_values_now_and_writes_nothing(aws, store):
+    ssm = boto3.client("ssm", region_name=REGION)
+    if store == "deploy_table":
+        aws.create_table(
+            TableName="efcms-deploy-test",
+            BillingMode="PAY_PER_REQUEST",
+            **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+        )
+        aws.put_item(
+            TableName="efcms-deploy-test",
+            Item={"pk": {"S": "migrate"}, "sk": {"S": "migrate"}, "current": {"S": "true"}},
+        )
+        where = {"deploy_table": "efcms-deploy-test"}
+    else:
+        ssm.put_parameter(Name="/deploy/test/migrate", Value="true", Type="String")
+        where = {"ssm_prefix": "/deploy/test/"}
+    operator = SetDeployFlagsOperator(
+        task_id="flags",
+        flags={"migrate": "false", "source-table-version": 2},
+        dry_run=True,
+        aws_conn_id=None,
+        region_name=REGION,
+        **where,
+    )
+    with recorded_calls() as calls:
+        result = operator.execute(make_context())
+    assert result == {
+        "dry_run": True,
+        "would_set": {"migrate": "false", "source-table-version": "2"},
+        "current": {"migrate": "true", "source-table-version": None},
+    }
+    assert not {call.operation for call in calls} & {"PutItem", "PutParameter"}
+
+
+def test_a_redeploy_triggers_for_real_unless_asked_for_a_dry_run():
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    assert RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test").dry_run is False

@@ -169,3 +169,57 @@ def test_mappings_on_a_table_that_was_not_recreated_fail_by_name(aws):
     stale = _mappings()[old]["UUID"]
     with pytest.raises(RuntimeError, match=f"efcms-test-alpha has no stream in {REGION}.*{stale}"):
         _streams(enabled=False).execute(make_context())
+
+
+@pytest.mark.parametrize(
+    ("status", "ready"),
+    [
+        pytest.param({}, True, id="no-flags-reported"),
+        pytest.param({"Created": True, "Processing": False, "Deleted": False}, True, id="live"),
+        pytest.param({"Created": False}, False, id="not-created-yet"),
+        pytest.param({"Created": True, "Processing": True}, False, id="processing"),
+        pytest.param({"Created": True, "Deleted": True}, False, id="being-deleted"),
+    ],
+)
+def test_a_domain_is_ready_once_created_and_neither_processing_nor_deleted(status, ready):
+    from airflow_provider_bio.operators.search_domains import _ready
+
+    assert _ready(DOMAIN, status) is ready
+
+
+def test_a_domain_vanishing_while_it_is_created_fails_naming_it():
+    from airflow_provider_bio.operators.search_domains import _ready
+
+    with pytest.raises(RuntimeError, match=f"search domain {DOMAIN} vanished while it was being created"):
+        _ready(DOMAIN, None)
+
+
+def test_a_domain_still_processing_at_the_deadline_fails_naming_it(aws, monkeypatch):
+    """The domain is described again after a pause until ready; past ``timeout_seconds`` the task fails."""
+    from airflow_provider_bio.operators import search_domains
+    from tests.support.botocore_events import client_events, http_response
+
+    monkeypatch.setattr(search_domains, "POLL_SECONDS", 0.01)
+    _opensearch().create_domain(DomainName=DOMAIN, **DEPLOYED)
+    described = []
+
+    def processing_twice(**_):
+        described.append(DOMAIN)
+        if len(described) > 2:
+            return None
+        return http_response(200, {}), {"DomainStatus": {"DomainName": DOMAIN, "Processing": True}}
+
+    def recreate(timeout: float):
+        return RecreateSearchDomainsOperator(
+            task_id="recreate", domains=[DOMAIN], domain_shapes={}, aws_conn_id=None, timeout_seconds=timeout
+        )
+
+    with client_events({"before-call.opensearch.DescribeDomain": processing_twice}):
+        assert recreate(60.0).execute(make_context()) == {"created": [], "ready": [DOMAIN]}
+    assert len(described) == 3  # there (not being deleted), still processing, then ready
+    described.clear()
+    with (
+        client_events({"before-call.opensearch.DescribeDomain": processing_twice}),
+        pytest.raises(TimeoutError, match=rf"search domain {DOMAIN} is not ready after 0\.0 s"),
+    ):
+        recreate(0.0).execute(make_context())
