@@ -541,3 +541,57 @@ def test_read_range_across_blocks_from_a_fetch_to_the_end() -> None:
     got = read_range(fetch, index, BLOCK_DATA_SIZE - 2, len(RANGED))
     assert got == RANGED[BLOCK_DATA_SIZE - 2 :]
     assert asked == [(0, None)]
+
+
+def test_damage_past_the_first_block_is_reported_at_its_own_offset() -> None:
+    """Two bgzip blocks (119 and 42 bytes) then the EOF block, damaged in the second or after it."""
+    good = BGZIP_HELLO_BLOCK[0] + BGZIP_HELLO_BLOCK[6] + SPEC_EOF
+    flipped = good[:140] + bytes([good[140] ^ 0xFF]) + good[141:]
+    with pytest.raises(BgzfError, match=r"^block at compressed offset 119 "):
+        decompress_stream(io.BytesIO(flipped).read, lambda data: None)
+    not_bgzf = good[:161] + b"\x1f\x8b\x08\x00" + good[165:]
+    with pytest.raises(BgzfError, match=r"^no gzip member with an extra field at compressed offset 161"):
+        decompress_stream(io.BytesIO(not_bgzf).read, lambda data: None)
+    with pytest.raises(BgzfError, match=r"^BGZF stream does not end with the EOF block \(truncated\?\)$"):
+        decompress_stream(io.BytesIO(good[:161]).read, lambda data: None)
+    index = GziIndex()
+    index.add(119, 88)
+    with pytest.raises(BgzfError, match=r"^block at compressed offset 119 "):
+        read_range(fetch_from(flipped), index, 90, 5)
+    with pytest.raises(BgzfError, match=r"^no gzip member with an extra field at compressed offset 161"):
+        read_range(fetch_from(not_bgzf), index, 90, 200)
+    with pytest.raises(BgzfError, match=r"^BGZF block at compressed offset 119 is truncated$"):
+        read_range(fetch_from(good[:150]), index, 90, 200)
+    with pytest.raises(
+        BgzfError,
+        match=r"^the compressed bytes from offset 119 end without the EOF block: the file is truncated "
+        r"\(got 86 of 200 bytes from uncompressed offset 90\)$",
+    ):
+        read_range(fetch_from(good[:161]), index, 90, 200)
+    assert read_range(fetch_from(good), index, 90, 200) == (HELLO * 2)[90:]
+
+
+def test_read_range_of_one_byte_at_a_block_start_fetches_that_block_only() -> None:
+    compressed, index = RANGED_COMPRESSED
+    asked: list[tuple[int, int | None]] = []
+
+    def fetch(start: int, end: int | None) -> bytes:
+        asked.append((start, end))
+        return compressed[start:end]
+
+    assert read_range(fetch, index, BLOCK_DATA_SIZE, 1) == RANGED[BLOCK_DATA_SIZE : BLOCK_DATA_SIZE + 1]
+    assert read_range(fetch, index, BLOCK_DATA_SIZE, BLOCK_DATA_SIZE) == RANGED[BLOCK_DATA_SIZE : 2 * BLOCK_DATA_SIZE]
+    assert asked == [(index.compressed[0], index.compressed[1])] * 2
+
+
+def test_blocks_with_a_long_extra_field_before_bc_are_read() -> None:
+    """The spec allows other gzip extra subfields; htslib does not write them, but a reader copes."""
+    payload = deflate.deflate_compress(HELLO, 6)
+    trailer = struct.pack("<II", deflate.crc32(HELLO), len(HELLO))
+    for padding in (40, 40_000):
+        extra = b"XY" + struct.pack("<H", padding) + bytes(padding) + b"BC\x02\x00"
+        size = 12 + len(extra) + 2 + len(payload) + 8
+        block = header(extra + struct.pack("<H", size - 1)) + payload + trailer
+        assert decompress_block(block) == HELLO
+        if padding == 40:  # a ranged read looks at the first 82 bytes of a block for its size
+            assert read_range(fetch_from(block + SPEC_EOF), GziIndex(), 3, 500) == HELLO[3:]
