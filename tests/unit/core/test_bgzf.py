@@ -333,6 +333,11 @@ def test_headers_that_are_not_bgzf_are_refused_naming_the_offset(raw: bytes, mes
         block_size_at(raw, 70)
 
 
+def test_a_header_checked_alone_is_at_offset_0() -> None:
+    with pytest.raises(BgzfError, match=r"^truncated BGZF block header at compressed offset 0$"):
+        block_size_at(b"\x1f\x8b")
+
+
 def test_a_block_with_other_extra_subfields_inflates() -> None:
     payload = deflate.deflate_compress(HELLO, 6)
     extra = b"XY\x02\x00ab" + b"BC\x02\x00" + struct.pack("<H", 12 + 12 + len(payload) + 8 - 1)
@@ -593,5 +598,6 @@ def test_blocks_with_a_long_extra_field_before_bc_are_read() -> None:
         size = 12 + len(extra) + 2 + len(payload) + 8
         block = header(extra + struct.pack("<H", size - 1)) + payload + trailer
         assert decompress_block(block) == HELLO
+        assert block_size_at(block) == size == len(block)
         if padding == 40:  # a ranged read looks at the first 82 bytes of a block for its size
             assert read_range(fetch_from(block + SPEC_EOF), GziIndex(), 3, 500) == HELLO[3:]
