@@ -601,3 +601,14 @@ def test_blocks_with_a_long_extra_field_before_bc_are_read() -> None:
         assert block_size_at(block) == size == len(block)
         if padding == 40:  # a ranged read looks at the first 82 bytes of a block for its size
             assert read_range(fetch_from(block + SPEC_EOF), GziIndex(), 3, 500) == HELLO[3:]
+
+
+@pytest.mark.parametrize(("max_pending", "held"), [(0, 1), (1, 1), (3, 3)])
+def test_the_writer_holds_at_most_max_pending_blocks(max_pending: int, held: int) -> None:
+    """Memory stays bounded: past ``max_pending`` blocks (at least one), each new block pushes the oldest out."""
+    written: list[bytes] = []
+    writer = BgzfWriter(written.append, max_pending=max_pending)
+    writer.write(bytes(5 * BLOCK_DATA_SIZE))  # five full blocks: all submitted, none left in the tail
+    assert len(written) == 5 - held
+    writer.close()
+    assert len(written) == 6
