@@ -118,7 +118,7 @@ def test_gzi_of_an_empty_file_as_htslib_writes_it_reads_as_empty() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [(b"\x01", "shorter"), (struct.pack("<Q", 2) + b"\x00" * 16, "claims 2 entries")],
+    [(b"\x01", r"^\.gzi is shorter than its 8-byte count$"), (struct.pack("<Q", 2) + b"\x00" * 16, "claims 2 entries")],
 )
 def test_a_damaged_gzi_is_refused(raw: bytes, message: str) -> None:
     with pytest.raises(BgzfError, match=message):
@@ -306,6 +306,7 @@ def header(extra: bytes) -> bytes:
         (b"BC\x02\x00" + struct.pack("<H", 99), 100),
         (b"XY\x02\x00ab" + b"BC\x02\x00" + struct.pack("<H", 0xFFFF), 0x10000),  # BC after another subfield
         (b"BC\x04\x00abcd" + b"BC\x02\x00" + struct.pack("<H", 27), 28),  # a BC of another length is not it
+        (b"XY\x02\x00ab" + b"ZW\x00\x00" + b"BC\x02\x00" + struct.pack("<H", 40), 41),  # two subfields first
     ],
 )
 def test_the_block_size_is_read_from_the_bc_subfield_wherever_it_is(extra: bytes, size: int) -> None:
@@ -386,7 +387,7 @@ def test_the_eof_block_inflates_to_nothing() -> None:
         (struct.pack("<Q", 2) + b"\x00" * 8, "claims 2 entries but holds 0.5$"),
         (struct.pack("<Q", 1) + b"\x00" * 32, "claims 1 entries but holds 2$"),
         (b"\xff" * 8 + b"\x00" * 16, "claims 0 entries but holds 1$"),
-        (struct.pack("<5Q", 2, 100, 500, 200, 500), "not increasing"),
+        (struct.pack("<5Q", 2, 100, 500, 200, 500), r"^\.gzi uncompressed offsets are not increasing$"),
         (struct.pack("<5Q", 2, 100, 500, 200, 400), "not increasing"),
     ],
 )
@@ -531,7 +532,11 @@ def test_read_range_of_nothing_fetches_nothing() -> None:
 def test_read_range_refuses_a_fetch_shorter_than_the_index_promises() -> None:
     compressed, index = RANGED_COMPRESSED
     start, end = index.compressed[0], index.compressed[1]
-    with pytest.raises(BgzfError, match=rf"asked for compressed bytes \[{start}, {end}\) but got {end - start - 1}"):
+    message = (
+        rf"^asked for compressed bytes \[{start}, {end}\) but got {end - start - 1}: the file is truncated "
+        r"or does not match its \.gzi$"
+    )
+    with pytest.raises(BgzfError, match=message):
         read_range(lambda s, e: compressed[s : e - 1], index, BLOCK_DATA_SIZE + 5, 10)
 
 
@@ -574,6 +579,16 @@ def test_damage_past_the_first_block_is_reported_at_its_own_offset() -> None:
     ):
         read_range(fetch_from(good[:161]), index, 90, 200)
     assert read_range(fetch_from(good), index, 90, 200) == (HELLO * 2)[90:]
+    # without an index entry the read starts at the first block, skips it, and names offsets within the fetch
+    assert read_range(fetch_from(good), GziIndex(), 90, 200) == (HELLO * 2)[90:]
+    with pytest.raises(BgzfError, match=r"^block at compressed offset 119 "):
+        read_range(fetch_from(flipped), GziIndex(), 90, 5)
+    with pytest.raises(BgzfError, match=r"^no gzip member with an extra field at compressed offset 161"):
+        read_range(fetch_from(not_bgzf), GziIndex(), 90, 200)
+    with pytest.raises(BgzfError, match=r"^BGZF block at compressed offset 119 is truncated$"):
+        read_range(fetch_from(good[:150]), GziIndex(), 90, 200)
+    with pytest.raises(BgzfError, match=r"^block at compressed offset 0 fails its CRC32/length check$"):
+        decompress_block(block_of(deflate.deflate_compress(HELLO, 6), CRC_HELLO, 100))
 
 
 def test_read_range_of_one_byte_at_a_block_start_fetches_that_block_only() -> None:

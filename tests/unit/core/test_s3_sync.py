@@ -295,3 +295,8 @@ def test_a_copy_into_an_empty_destination_counts_no_destination_objects():
     with spooled([obj("a"), obj("b")], []) as steps:
         assert (steps.sources, steps.deletes, steps.destination_objects) == (2, 0, 0)
         assert steps.delete_refusal("s3://s/", "s3://d/", allow_empty_source=False, max_delete_fraction=0.0) is None
+
+
+def test_a_key_equal_to_the_root_lists_first_as_the_empty_key():
+    """An object named exactly like the prefix (a folder marker) has the relative key ''."""
+    assert plan([obj(""), obj("a")], [obj("")], delete=True) == [("skip", "", "unchanged"), ("copy", "a", "missing")]
