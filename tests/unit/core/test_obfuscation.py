@@ -273,7 +273,11 @@ D_AT_E = "fb3ac3c3d21bf33bcb0b60b70d85ac78cfc6cd2c97a99d29032d05562d2854a5@examp
 
 def test_a_secret_of_16_bytes_is_enough_and_15_is_not():
     assert ObfuscationSettings(domain="example.com", secret=b"sixteen-bytes-ok").secret == b"sixteen-bytes-ok"
-    with pytest.raises(ValueError, match=r"^the obfuscation secret must be at least 16 bytes: without one"):
+    message = (
+        r"^the obfuscation secret must be at least 16 bytes: without one the pseudonyms could be reversed by "
+        r"hashing candidate addresses$"
+    )
+    with pytest.raises(ValueError, match=message):
         ObfuscationSettings(domain="example.com", secret=b"fifteen-bytes!!")
 
 
