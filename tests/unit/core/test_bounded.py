@@ -85,6 +85,16 @@ def test_prefetched_stops_drawing_once_the_consumer_leaves():
     assert len(drawn) <= 6  # two handed over, two buffered, one held when told to stop, and its next draw
 
 
+def drained(consumer, seconds: float = 5) -> list:
+    """Everything ``consumer`` yields, read on a thread: a consumer that never ends fails the test, not hangs it."""
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(consumer), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), f"the consumer never ended after {got!r}"
+    return got
+
+
 def test_prefetched_of_nothing_ends_at_once():
-    assert list(prefetched(iter([]), 1)) == []
-    assert list(prefetched(range(5), 1)) == [0, 1, 2, 3, 4]
+    assert drained(prefetched(iter([]), 1)) == []
+    assert drained(prefetched(range(5), 1)) == [0, 1, 2, 3, 4]
