@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -65,6 +66,16 @@ def test_bounded_map_of_nothing_or_stopped_at_once_yields_nothing():
     assert drawn == []  # not even drawn
 
 
+def drained(consumer, seconds: float = 5) -> list:
+    """Everything ``consumer`` yields, read on a thread: a consumer that never ends fails the test, not hangs it."""
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(consumer), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), f"the consumer never ended after {got!r}"
+    return got
+
+
 def test_prefetched_stops_drawing_once_the_consumer_leaves():
     drawn: list[int] = []
 
@@ -77,22 +88,12 @@ def test_prefetched_stops_drawing_once_the_consumer_leaves():
 
     before = set(threading.enumerate())
     consumer = prefetched(endless(), 2)
-    assert [next(consumer), next(consumer)] == [0, 1]
+    assert drained(itertools.islice(consumer, 2)) == [0, 1]
     [drawer] = [t for t in threading.enumerate() if t not in before and t.name == "prefetch"]
     consumer.close()
     drawer.join(timeout=5)
     assert not drawer.is_alive()
     assert len(drawn) <= 6  # two handed over, two buffered, one held when told to stop, and its next draw
-
-
-def drained(consumer, seconds: float = 5) -> list:
-    """Everything ``consumer`` yields, read on a thread: a consumer that never ends fails the test, not hangs it."""
-    got: list = []
-    reader = threading.Thread(target=lambda: got.extend(consumer), daemon=True)
-    reader.start()
-    reader.join(seconds)
-    assert not reader.is_alive(), f"the consumer never ended after {got!r}"
-    return got
 
 
 def test_prefetched_of_nothing_ends_at_once():
