@@ -106,7 +106,7 @@ def block_size_at(header: bytes | memoryview, offset: int = 0) -> int:
     while position + 4 <= xlen:
         identifier = extra[position : position + 2]
         (length,) = struct.unpack_from("<H", extra, position + 2)
-        if identifier == b"BC" and length == 2:
+        if identifier == b"BC" and length == 2 and position + 6 <= xlen:
             (size_minus_one,) = struct.unpack_from("<H", extra, position + 4)
             return size_minus_one + 1
         position += 4 + length

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
 
-from airflow_provider_bio.core.bounded import bounded_map
+from airflow_provider_bio.core.bounded import bounded_map, prefetched
 
 
 @pytest.mark.parametrize("limit", [2, 4])
@@ -21,3 +22,80 @@ def test_bounded_map_runs_max_in_flight_calls_at_once(limit):
 
     results = sorted(future.result() for _, future in bounded_map(work, range(limit * 3), limit))
     assert results == list(range(limit * 3))
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_bounded_map_draws_a_new_item_only_when_a_result_was_handed_over(limit):
+    """Item ``n`` (past the first ``limit``) is drawn once ``n - limit + 1`` results were taken, never sooner."""
+    seen: list[int] = []
+    taken_when_drawn: list[int] = []
+
+    def items():
+        for item in range(6):
+            taken_when_drawn.append(len(seen))
+            yield item
+
+    for item, future in bounded_map(lambda i: i * 10, items(), limit):
+        assert future.result() == item * 10  # each future is its own item's
+        seen.append(item)
+    assert sorted(seen) == [0, 1, 2, 3, 4, 5]
+    assert taken_when_drawn == [0] * limit + list(range(1, 7 - limit))
+
+
+def test_bounded_map_hands_a_failed_call_over_as_its_future():
+    def work(item):
+        if item == 2:
+            raise KeyError(item)
+        return item
+
+    outcomes = {item: future.exception() for item, future in bounded_map(work, range(4), 1)}
+    assert [item for item, error in outcomes.items() if error is not None] == [2]
+    assert isinstance(outcomes[2], KeyError)
+
+
+def test_bounded_map_of_nothing_or_stopped_at_once_yields_nothing():
+    assert list(bounded_map(lambda i: i, [], 2)) == []
+    drawn: list[int] = []
+
+    def items():
+        for item in (1, 2):
+            drawn.append(item)
+            yield item
+
+    assert list(bounded_map(lambda i: i, items(), 2, stop=lambda: True)) == []
+    assert drawn == []  # not even drawn
+
+
+def drained(consumer, seconds: float = 5) -> list:
+    """Everything ``consumer`` yields, read on a thread: a consumer that never ends fails the test, not hangs it."""
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(consumer), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), f"the consumer never ended after {got!r}"
+    return got
+
+
+def test_prefetched_stops_drawing_once_the_consumer_leaves():
+    drawn: list[int] = []
+
+    def endless():
+        n = 0
+        while True:
+            drawn.append(n)
+            yield n
+            n += 1
+
+    before = set(threading.enumerate())
+    consumer = prefetched(endless(), 2)
+    assert drained(itertools.islice(consumer, 2)) == [0, 1]
+    [drawer] = [t for t in threading.enumerate() if t not in before and t.name == "prefetch"]
+    consumer.close()
+    drawer.join(timeout=5)
+    assert not drawer.is_alive()
+    assert len(drawn) <= 6  # two handed over, two buffered, one held when told to stop, and its next draw
+
+
+def test_prefetched_of_nothing_ends_at_once():
+    assert drained(prefetched(iter([]), 1)) == []
+    assert drained(prefetched(range(5), 1)) == [0, 1, 2, 3, 4]

@@ -11,6 +11,7 @@ from airflow_provider_bio.core.guards import (
     check_configured_account,
     check_names,
     matching_pattern,
+    names_of,
 )
 
 
@@ -90,3 +91,88 @@ def test_a_configured_account_that_is_protected_is_refused_without_asking():
 def test_the_account_of_a_role_arn():
     assert account_of_arn("arn:aws:iam::222233334444:role/efcms-glue-copy-writer") == "222233334444"
     assert account_of_arn("not an arn") is None
+
+
+@pytest.mark.parametrize(
+    ("resource", "names"),
+    [
+        ("efcms-test-alpha", ["efcms-test-alpha"]),
+        ("s3://docs-bucket/a/b/", ["s3://docs-bucket/a/b/", "docs-bucket"]),
+        ("S3://Docs-Bucket", ["S3://Docs-Bucket", "Docs-Bucket"]),
+        ("arn:aws:sns:us-east-1:111122223333:alerts", ["arn:aws:sns:us-east-1:111122223333:alerts", "alerts"]),
+        (
+            "arn:aws:dynamodb:us-east-1:111122223333:table/efcms-prod/stream/2026",
+            ["arn:aws:dynamodb:us-east-1:111122223333:table/efcms-prod/stream/2026", "efcms-prod/stream/2026"],
+        ),
+        ("arn:aws:s3:::logs", ["arn:aws:s3:::logs", "logs"]),
+    ],
+)
+def test_the_names_a_pattern_is_matched_against(resource, names):
+    assert names_of(resource) == names
+
+
+def test_the_first_matching_pattern_is_named():
+    assert matching_pattern("efcms-prod-alpha", ["*test*", "*PROD*", "*alpha"]) == "*PROD*"
+    assert matching_pattern("arn:aws:sns:us-east-1:1:efcms-prod", ["efcms-prod"]) == "efcms-prod"
+
+
+def test_the_whole_refusal_message():
+    with pytest.raises(ProtectedTargetError) as refused:
+        check_names({"bucket": ["ok", "efcms-prod"], "table": ["never-reached"]}, ["*prod*"], action="empty")
+    assert str(refused.value) == (
+        "bucket 'efcms-prod' matches protected pattern '*prod*' of protected (case-insensitive): "
+        "refusing to empty it; remove the pattern from protected only if this is not production"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [("arn:aws:s3:::bucket", None), (None, None), ("", None), ("arn:aws-cn:iam::123:role/x", "123")],
+)
+def test_an_arn_without_an_account_has_none(arn, account):
+    assert account_of_arn(arn) == account
+
+
+def test_a_configured_account_is_compared_whatever_its_spacing_or_type():
+    with pytest.raises(ProtectedTargetError) as refused:
+        check_configured_account(" 111122223333 ", [111122223333])
+    assert str(refused.value) == (
+        "expected_account  111122223333  is in protected_accounts: production is never written; "
+        "set expected_account to the lower environment's account"
+    )
+    check_configured_account("", ["111122223333"])
+    check_configured_account("222233334444", ["111122223333"])
+
+
+def test_default_credentials_reaching_a_protected_account_are_named_in_full():
+    with pytest.raises(ProtectedTargetError) as refused:
+        check_account(
+            " 111122223333", conn_id=None, resource="table t", action="delete", protected_accounts=["111122223333 "]
+        )
+    assert str(refused.value) == (
+        "boto3's default credentials (aws_conn_id=None) reaches AWS account 111122223333, which is in "
+        "protected_accounts: refusing to delete table t; point boto3's default credentials (aws_conn_id=None) "
+        "at the lower environment's account"
+    )
+
+
+def test_an_unexpected_account_reached_through_a_role_names_the_role():
+    with pytest.raises(ProtectedTargetError) as refused:
+        check_account(
+            "999988887777",
+            conn_id="aws_test",
+            resource="domain d",
+            action="write to",
+            expected_account=" 222233334444 ",
+            via="role arn:aws:iam::999988887777:role/r",
+        )
+    assert str(refused.value) == (
+        "role arn:aws:iam::999988887777:role/r reaches AWS account 999988887777, not expected_account "
+        "222233334444 (the environment's account_id): refusing to write to domain d; fix role "
+        "arn:aws:iam::999988887777:role/r or the account_id"
+    )
+
+
+def test_any_unprotected_account_passes_when_none_is_expected():
+    check_account("999988887777", conn_id="c", resource="t", action="delete", protected_accounts=["111122223333"])
+    check_account(" 222233334444 ", conn_id="c", resource="t", action="delete", expected_account="222233334444")

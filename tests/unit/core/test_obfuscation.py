@@ -20,8 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_bio.core.obfuscation import (
+    ObfuscationCounts,
     ObfuscationSettings,
     addresses_outside,
+    item_key,
+    item_size,
+    mask,
     obfuscate_item,
     pseudonym,
     too_large,
@@ -260,3 +264,120 @@ def test_pseudonyms_are_the_same_in_separate_processes():
     ]
     outputs = [run.stdout.strip() for run in runs]
     assert outputs == [PINNED["petitioner@court.org"]] * 2
+
+
+JANE_AT_COURT = "1f0b3d7449497c139f24ff6a9fc2285a7825cefc82cec39a3da2aea6d3c18b93@example.com"  # "jane at court"
+A_AT_B = "1b58eb36b1fc42189a5156857c22539bd943c60157c8b4b4b7f0c2433bc7df1c@example.com"  # "a@b.org"
+D_AT_E = "fb3ac3c3d21bf33bcb0b60b70d85ac78cfc6cd2c97a99d29032d05562d2854a5@example.com"  # "d@e.org"
+
+
+def test_a_secret_of_16_bytes_is_enough_and_15_is_not():
+    assert ObfuscationSettings(domain="example.com", secret=b"sixteen-bytes-ok").secret == b"sixteen-bytes-ok"
+    message = (
+        r"^the obfuscation secret must be at least 16 bytes: without one the pseudonyms could be reversed by "
+        r"hashing candidate addresses$"
+    )
+    with pytest.raises(ValueError, match=message):
+        ObfuscationSettings(domain="example.com", secret=b"fifteen-bytes!!")
+
+
+def test_a_subdomain_is_a_domain_and_the_refusal_quotes_the_value():
+    assert ObfuscationSettings(domain="mail.example-1.org", secret=SECRET).domain == "mail.example-1.org"
+    with pytest.raises(ValueError, match=r"^obfuscation domain must be a bare domain such as example.com, got 'x\.'$"):
+        ObfuscationSettings(domain="x.", secret=SECRET)
+
+
+def test_email_keys_can_be_named_and_are_compared_in_any_case():
+    custom = ObfuscationSettings(domain="example.com", email_keys=("Contact",), secret=SECRET)
+    result, counts = obfuscate_item({"CONTACT": "jane at court", "email": "jane at court"}, custom)
+    assert result == {"CONTACT": JANE_AT_COURT, "email": "jane at court"}
+    assert counts.emails == 1
+
+
+def test_counts_are_one_per_address_and_one_per_whole_replacement():
+    item = {"email": "a@b.org, d@e.org", "other": {"email": ["jane at court"]}, "note": "none here"}
+    result, counts = obfuscate_item(item, SETTINGS)
+    assert result == {"email": f"{A_AT_B}, {D_AT_E}", "other": {"email": [JANE_AT_COURT]}, "note": "none here"}
+    assert counts.emails == 3
+    total = ObfuscationCounts(emails=2)
+    total.add(counts)
+    assert total.emails == 5
+
+
+def test_tuples_frozensets_bytearrays_and_other_keys_keep_their_types():
+    item = {
+        "t": ("a@b.org", "x"),
+        "f": frozenset({"d@e.org"}),
+        "ba": bytearray(b"to a@b.org"),
+        "same": bytearray(b"no address"),
+        7: {"email": b"jane at court"},  # binary under an email key is no address: kept
+    }
+    result, counts = obfuscate_item(item, SETTINGS)
+    assert result == {
+        "t": (A_AT_B, "x"),
+        "f": frozenset({D_AT_E}),
+        "ba": bytearray(f"to {A_AT_B}".encode()),
+        "same": bytearray(b"no address"),
+        7: {"email": b"jane at court"},
+    }
+    assert (type(result["t"]), type(result["f"]), type(result["ba"])) == (tuple, frozenset, bytearray)
+    assert counts.emails == 3
+
+
+def test_addresses_outside_name_nested_paths_and_each_leak_once():
+    item = {
+        "a": {"b": [("x", "p@q.org and r@s.org")]},
+        "ok": ["X@EXAMPLE.COM"],
+        "s": {"t@u.org"},
+        "raw": b"\xff@\xfe",
+        "map": {"k@l.org": {"v@w.org": "fine"}},
+        3: "n@m.org",
+    }
+    assert sorted(addresses_outside(item, "Example.com")) == [
+        "3",
+        "a.b[0][1]",
+        "a.b[0][1]",
+        "map.<address>",
+        "map.<address>.<address>",
+        "s[0]",
+    ]
+    assert list(addresses_outside({"k@l.org": 1}, "example.com")) == ["<address>"]
+    assert list(addresses_outside("a@b.org", "example.com", "top")) == ["top"]
+    assert list(addresses_outside(12, "example.com")) == []
+
+
+def test_mask_hides_only_addresses_outside_the_domain():
+    assert mask("a@b.org wrote to X@Example.COM", "example.com") == "<address> wrote to X@Example.COM"
+    assert mask("no address", "example.com") == "no address"
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("é", 2),
+        (b"abc", 3),
+        (bytearray(b"ab"), 2),
+        (True, 1),
+        (None, 1),
+        (7, 21),
+        (1.5, 21),
+        (Decimal("123.45"), 21),
+        ({"ab": 1}, 27),  # 3, then name 2 + number 21 + 1
+        ({"a", "bb"}, 3),  # a set counts its members only
+        (("a", None), 7),  # 3, then (1 + 1) twice
+        (["é"], 6),
+        (object.__new__(type("Odd", (), {"__str__": lambda self: "odd!"})), 4),
+    ],
+)
+def test_item_size_counts_as_dynamodb_does(value, size):
+    assert item_size(value) == size
+
+
+def test_an_item_of_exactly_400_kb_fits():
+    assert not too_large({"pk": "a" * (400 * 1024 - 2)})  # name 2 bytes, value the rest
+    assert too_large({"pk": "a" * (400 * 1024 - 1)})
+
+
+def test_an_item_is_named_by_its_key_attributes_with_addresses_masked():
+    item = {"pk": "user-email|jane@court.gov", "sk": 3, "other": "x"}
+    assert item_key(item, ("pk", "sk", "gone"), "example.com") == "pk=user-email|<address>, sk=3, gone=None"

@@ -7,7 +7,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_bio.core.bounded import bounded_map, prefetched
-from airflow_provider_bio.core.s3_sync import S3Object, check_filters, included, parse_s3_uri, plan_sync
+from airflow_provider_bio.core.s3_sync import (
+    S3Object,
+    SpooledPlan,
+    check_filters,
+    has_control_character,
+    included,
+    parse_s3_uri,
+    plan_sync,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -148,3 +156,147 @@ def test_prefetched_hands_errors_to_the_consumer():
     assert next(consumer) == 1
     with pytest.raises(RuntimeError, match="listing failed"):
         next(consumer)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a\x00b", True),
+        ("tab\there", True),
+        ("\x1f", True),
+        ("del\x7f", True),
+        ("space ok", False),
+        ("~tilde", False),
+        ("é\x80", False),
+        ("", False),
+    ],
+)
+def test_control_characters_are_the_c0_range_and_del(key, expected):
+    assert has_control_character(key) is expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [("s3://bkt", "s3://bkt/"), ("s3://bkt/docs", "s3://bkt/docs/"), ("s3://bkt/a/b/", "s3://bkt/a/b/")],
+)
+def test_a_location_prints_as_a_folder_uri(uri, expected):
+    assert parse_s3_uri(uri, "source").uri == expected
+
+
+@pytest.mark.parametrize(("bucket", "valid"), [("abc", True), ("ab", False), ("a" * 63, True), ("a" * 64, False)])
+def test_bucket_names_are_3_to_63_characters(bucket, valid):
+    if valid:
+        assert parse_s3_uri(f"s3://{bucket}/x", "source").bucket == bucket
+    else:
+        with pytest.raises(ValueError, match=rf"^source: 's3://{bucket}/x' is not an s3://bucket\[/prefix\] URI"):
+            parse_s3_uri(f"s3://{bucket}/x", "source")
+
+
+def test_a_missing_uri_names_the_field():
+    with pytest.raises(ValueError, match=r"^destination: None is not an s3://bucket"):
+        parse_s3_uri(None, "destination")
+
+
+def test_filters_come_back_as_pairs_and_a_bad_one_is_named_by_position():
+    assert check_filters([["exclude", "*.tmp"], ("include", "a/*")]) == [("exclude", "*.tmp"), ("include", "a/*")]
+    with pytest.raises(ValueError, match=r"^filters\[1\]: \('exclude', 3\) must be a pair like"):
+        check_filters([("include", "*"), ("exclude", 3)])
+    with pytest.raises(ValueError, match=r"^filters\[0\]"):
+        check_filters([("exclude", "*", "x")])
+
+
+def test_an_include_that_matches_last_brings_a_key_back():
+    assert included("a.txt", [("exclude", "*"), ("include", "*.txt")])
+    assert not included("a.txt", [("include", "*.txt"), ("exclude", "*")])
+    assert not included("a.txt", [("exclude", "*.txt"), ("include", "*.pdf")])
+
+
+def test_a_sync_without_delete_leaves_extra_destination_objects_alone():
+    assert plan([obj("b")], [obj("a"), obj("b"), obj("c")]) == [("skip", "b", "unchanged")]
+    assert plan([], [obj("a")]) == []
+    assert plan([obj("a"), obj("b")], []) == [("copy", "a", "missing"), ("copy", "b", "missing")]
+
+
+def test_size_only_still_copies_what_the_destination_lacks():
+    assert plan([obj("a", age=-5), obj("b")], [obj("b", age=5)], size_only=True) == [
+        ("copy", "a", "missing"),
+        ("skip", "b", "unchanged"),
+    ]
+
+
+def test_steps_carry_the_source_object_or_for_a_delete_the_destination_one():
+    source, destination = [obj("a", 1), obj("b", 2), obj("c", 3)], [obj("b", 2), obj("c", 4), obj("d", 5)]
+    steps = list(plan_sync(source, destination, delete=True))
+    assert [(s.action, s.key, s.obj) for s in steps] == [
+        ("copy", "a", source[0]),
+        ("skip", "b", source[1]),
+        ("copy", "c", source[2]),
+        ("delete", "d", destination[2]),
+    ]
+
+
+@pytest.mark.parametrize("side", ["source", "destination"])
+def test_a_listing_with_a_repeated_or_backward_key_is_refused_naming_the_side(side):
+    listings = {"source": [], "destination": []}
+    listings[side] = [obj("a"), obj("b"), obj("b")]
+    with pytest.raises(ValueError, match=f"^{side} listing is not in key order: 'b' then 'b'$"):
+        plan(listings["source"], listings["destination"], delete=True)
+    listings[side] = [obj("b"), obj("a")]
+    with pytest.raises(ValueError, match=f"^{side} listing is not in key order: 'b' then 'a'$"):
+        plan(listings["source"], listings["destination"], delete=True)
+
+
+def spooled(source, destination, **kwargs):
+    return SpooledPlan(plan_sync(source, destination, delete=True, **kwargs))
+
+
+def test_a_spooled_plan_counts_what_the_delete_rules_need_and_reads_back_the_same_steps():
+    source = [obj("a", 1), obj("b", 2, age=9), obj("c", 3)]
+    destination = [obj("b", 2), obj("c", 3), obj("d", 4), obj("e", 5)]
+    expected = list(plan_sync(source, destination, delete=True))
+    with spooled(source, destination) as steps:
+        assert (steps.sources, steps.deletes, steps.destination_objects) == (3, 2, 4)
+        assert list(steps) == expected
+        assert list(steps) == expected  # a second pass reads the same steps
+        assert [(s.action, s.key, s.reason, s.obj.size) for s in steps] == [
+            ("copy", "a", "missing", 1),
+            ("copy", "b", "newer", 2),
+            ("skip", "c", "unchanged", 3),
+            ("delete", "d", "no source", 4),
+            ("delete", "e", "no source", 5),
+        ]
+        assert next(iter(steps)).obj.last_modified == T0
+
+
+@pytest.mark.parametrize(
+    ("source", "allow_empty_source", "fraction", "refusal"),
+    [
+        ([], False, 1.0, "source s3://s/ lists no objects (after filters): a delete sync would empty s3://d/"),
+        ([], True, 1.0, None),
+        ([], True, 0.5, "the sync would delete 2 of 2 objects in s3://d/, over max_delete_fraction=0.5"),
+        ([obj("a")], False, 0.5, None),  # 1 of 2: at the limit, allowed
+        ([obj("a")], False, 0.49, "the sync would delete 1 of 2 objects in s3://d/, over max_delete_fraction=0.49"),
+    ],
+)
+def test_a_delete_sync_is_refused_when_the_source_is_empty_or_too_much_would_go(
+    source, allow_empty_source, fraction, refusal
+):
+    with spooled(source, [obj("a"), obj("b")]) as steps:
+        reason = steps.delete_refusal(
+            "s3://s/", "s3://d/", allow_empty_source=allow_empty_source, max_delete_fraction=fraction
+        )
+    if refusal is None:
+        assert reason is None
+    else:
+        assert reason.startswith(refusal)
+
+
+def test_a_copy_into_an_empty_destination_counts_no_destination_objects():
+    with spooled([obj("a"), obj("b")], []) as steps:
+        assert (steps.sources, steps.deletes, steps.destination_objects) == (2, 0, 0)
+        assert steps.delete_refusal("s3://s/", "s3://d/", allow_empty_source=False, max_delete_fraction=0.0) is None
+
+
+def test_a_key_equal_to_the_root_lists_first_as_the_empty_key():
+    """An object named exactly like the prefix (a folder marker) has the relative key ''."""
+    assert plan([obj(""), obj("a")], [obj("")], delete=True) == [("skip", "", "unchanged"), ("copy", "a", "missing")]
