@@ -10,7 +10,8 @@ Usage::
     python -m scripts.mutate --since main    # only the modules changed since a git ref
     python -m scripts.mutate airflow_provider_bio/core/s3_sync.py ...
 
-Results are kept in ``mutants/`` between runs; mutmut re-tests only what changed. The report,
+Results are kept in ``mutants/`` between runs: kills stand until their function changes, and every
+other verdict is tried again against today's tests. The report,
 ``mutants/report.md``, lists each surviving mutant with its diff and gives the kill rate per
 package. Timeouts count as killed (the tests noticed). Mutants named in
 ``scripts/equivalent_mutants.txt`` (equivalent mutants: they cannot change behaviour, each with

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from typing import Any
 
 import boto3
 import pytest
@@ -378,13 +379,18 @@ def test_the_local_engine_needs_no_batch_arguments(aws) -> None:
     assert operator(**local, keys=[]).execute(make_context())["files"] == 0
 
 
-def test_execute_complete_without_an_event_reports_the_remembered_job(aws, monkeypatch) -> None:
+def _deferred_failing_job(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeTaskStateStore, str]:
+    """A deferred task whose Batch job fails without writing a report: the task, its store and the job id."""
     store = FakeTaskStateStore()
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
     task = operator(deferrable=True)
     with pytest.raises(TaskDeferred):
         task.execute(make_context(store))
-    job_id = store.get(BATCH_JOB_KEY)["value"]
+    return task, store, store.get(BATCH_JOB_KEY)["value"]
+
+
+def test_execute_complete_without_an_event_reports_the_remembered_job(aws, monkeypatch) -> None:
+    _, store, job_id = _deferred_failing_job(monkeypatch)
     with pytest.raises(RuntimeError, match=rf"Batch job {job_id} wrote no report .*\(the trigger reported None\)"):
         operator(deferrable=True).execute_complete(make_context(store), None)
 
@@ -398,12 +404,7 @@ def test_a_job_that_wrote_no_report_is_named_with_the_waiters_failure(aws, monke
 
 
 def test_a_job_reported_successful_without_a_report_is_named_with_its_status(aws, monkeypatch) -> None:
-    store = FakeTaskStateStore()
-    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
-    task = operator(deferrable=True)
-    with pytest.raises(TaskDeferred):
-        task.execute(make_context(store))
-    job_id = store.get(BATCH_JOB_KEY)["value"]
+    task, store, job_id = _deferred_failing_job(monkeypatch)
     with pytest.raises(RuntimeError, match=rf"Batch job {job_id} wrote no report to s3://.* \(job FAILED: "):
         task.execute_complete(make_context(store), {"status": "success", "job_id": job_id})
 

@@ -55,25 +55,24 @@ def _fill(resource, count):
             )
 
 
-@pytest.fixture
-def tables():
+def _tables(items: int):
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-west-2")
         for name in (SOURCE, DESTINATION):
             _create(resource.meta.client, name)
-        _fill(resource, 230)
+        _fill(resource, items)
         yield resource
+
+
+@pytest.fixture
+def tables():
+    yield from _tables(230)
 
 
 @pytest.fixture
 def few_tables():
     """30 source items: more than one batch of 25, few enough to copy quickly."""
-    with mock_aws():
-        resource = boto3.resource("dynamodb", region_name="us-west-2")
-        for name in (SOURCE, DESTINATION):
-            _create(resource.meta.client, name)
-        _fill(resource, 30)
-        yield resource
+    yield from _tables(30)
 
 
 def _copy(**kwargs):
