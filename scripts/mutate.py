@@ -59,8 +59,13 @@ class PackageScore:
         return sum(self.statuses.values()) - len(self.equivalent) - self.statuses["not checked"]
 
     @property
-    def rate(self) -> float:
-        return self.killed / self.scored if self.scored else 1.0
+    def rate(self) -> float | None:
+        """Killed over scored mutants; ``None`` when none of the package's mutants has run."""
+        return self.killed / self.scored if self.scored else None
+
+    @property
+    def rate_text(self) -> str:
+        return "not run" if self.rate is None else f"{self.rate:.1%}"
 
 
 def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
@@ -145,13 +150,14 @@ def render_report(scores: dict[str, PackageScore], equivalents: dict[str, str]) 
     lines = [
         "# Mutation testing",
         "",
-        "| package | mutants | killed | survived | no tests | equivalent | kill rate | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| package | mutants run | killed | survived | no tests | equivalent | not run | kill rate | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for score in scores.values():
         lines.append(
             f"| {score.name} | {score.scored + len(score.equivalent)} | {score.killed} | {score.statuses['survived']} "
-            f"| {score.statuses['no tests']} | {len(score.equivalent)} | {score.rate:.1%} | {TARGETS[score.name]:.0%} |"
+            f"| {score.statuses['no tests']} | {len(score.equivalent)} | {score.statuses['not checked']} "
+            f"| {score.rate_text} | {TARGETS[score.name]:.0%} |"
         )
     for score in scores.values():
         if score.survivors:
@@ -203,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     below = []
     for score in scores.values():
         print(
-            f"{score.name:10} kill rate {score.rate:6.1%} ({score.killed} of {score.scored}; "
-            f"{len(score.survivors)} survivors, {len(score.equivalent)} equivalent)"
+            f"{score.name:10} kill rate {score.rate_text:>7} ({score.killed} of {score.scored}; "
+            f"{len(score.survivors)} survivors, {len(score.equivalent)} equivalent, "
+            f"{score.statuses['not checked']} not run)"
         )
-        if score.rate < TARGETS[score.name]:
+        if score.rate is not None and score.rate < TARGETS[score.name]:
             below.append(score.name)
     print(f"report: {REPORT.relative_to(REPO)}")
     if below:

@@ -11,6 +11,7 @@ from decimal import Decimal
 import boto3
 import pytest
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.hooks import dynamodb_copy
 from airflow_provider_bio.operators.dynamodb_copy import DynamoGlueCopyOperator
@@ -345,6 +346,19 @@ def test_a_dry_run_reports_the_source_count_and_writes_nothing(few_tables):
     assert result == {"dry_run": True, "source_items": 30, "destination_table": DESTINATION}
     assert {call.operation for call in calls} <= {"GetCallerIdentity", "DescribeTable"}
     assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 0
+
+
+def test_a_dry_run_says_what_would_be_copied_where_and_how(few_tables):
+    def table_size(parsed, **_):
+        parsed["Table"]["TableSizeBytes"] = 4096  # moto reports 0; DynamoDB updates it every six hours
+
+    with client_events({"after-call.dynamodb.DescribeTable": table_size}), capture_logs() as logs:
+        _copy(dry_run=True)
+    reports = [log["event"] for log in logs if log["event"].startswith("dry run")]
+    assert reports == [
+        f"dry run: would copy about 30 items (4096 bytes) of {SOURCE} into {DESTINATION} "
+        "with the local engine, emails obfuscated to @example.com"
+    ]
 
 
 def test_a_dry_run_of_a_protected_destination_is_refused_too():

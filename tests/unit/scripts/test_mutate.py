@@ -67,6 +67,17 @@ def test_kill_rate_counts_timeouts_as_kills_and_untested_mutants_as_survivors(mu
     assert set(scores) == {"core", "hooks", "operators"}
 
 
+def test_a_package_none_of_whose_mutants_ran_has_no_rate(tmp_path: Path) -> None:
+    write_results(tmp_path, "hooks", "s3", {"airflow_provider_bio.hooks.s3.x_d__mutmut_1": None})
+
+    scores = read_scores({}, tmp_path)
+
+    # Neither 100 % nor 0 %: a run limited to other packages says nothing about this one.
+    assert scores["hooks"].rate is None
+    assert scores["hooks"].rate_text == "not run"
+    assert scores["core"].rate is None
+
+
 def test_survivors_are_tried_again_and_kills_are_kept(mutants: Path) -> None:
     retest_unkilled(mutants)
 
