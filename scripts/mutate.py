@@ -188,6 +188,25 @@ def retest_unkilled(mutants: Path = REPO / "mutants") -> None:
         meta.write_text(json.dumps(data))
 
 
+def run_mutmut(command: list[str]) -> bool:
+    """Run mutmut to the end, or until Ctrl-C; True when it was interrupted.
+
+    Ctrl-C reaches mutmut too, which stops its workers and keeps every verdict reached so far;
+    this waits for it instead of killing it, so the report still covers what ran.
+
+    :param command: the ``mutmut run`` command line.
+    """
+    process = subprocess.Popen(command, cwd=REPO)
+    try:
+        returncode = process.wait()
+    except KeyboardInterrupt:
+        process.wait()
+        return True
+    if returncode:
+        raise subprocess.CalledProcessError(returncode, command)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", help="source files to mutate (default: all three packages)")
@@ -201,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     retest_unkilled()
     mutmut = [str(Path(sys.executable).with_name("mutmut")), "run", *globs]
-    subprocess.run(mutmut, cwd=REPO, check=True)
+    interrupted = run_mutmut(mutmut)
 
     equivalents = read_equivalents()
     scores = read_scores(equivalents)
@@ -216,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         if score.rate is not None and score.rate < TARGETS[score.name]:
             below.append(score.name)
     print(f"report: {REPORT.relative_to(REPO)}")
+    if interrupted:
+        print("interrupted: the figures cover only the mutants run so far")
     if below:
         print(f"below target: {', '.join(below)}")
     return 1 if below else 0

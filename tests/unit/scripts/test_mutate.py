@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from scripts.mutate import module_globs, read_equivalents, read_scores, retest_unkilled
+from scripts import mutate
+from scripts.mutate import module_globs, read_equivalents, read_scores, retest_unkilled, run_mutmut
 
 CORE = "airflow_provider_bio.core.plan"
 
@@ -90,3 +92,40 @@ def test_equivalents_file_gives_each_mutant_its_reason(tmp_path: Path) -> None:
     listing.write_text(f"# a comment\n\n{CORE}.x_a__mutmut_6   only the log message changes\n")
 
     assert read_equivalents(listing) == {f"{CORE}.x_a__mutmut_6": "only the log message changes"}
+
+
+class FakeMutmut:
+    """A mutmut process: ``waits`` are what successive ``wait()`` calls do (raise or return a code)."""
+
+    def __init__(self, *waits: int | type[BaseException]) -> None:
+        self.waits = list(waits)
+        self.killed = False
+
+    def __call__(self, command: list[str], cwd: Path) -> FakeMutmut:
+        return self
+
+    def wait(self) -> int:
+        outcome = self.waits.pop(0)
+        if isinstance(outcome, int):
+            return outcome
+        raise outcome()
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+def test_ctrl_c_waits_for_mutmut_to_save_its_verdicts_instead_of_killing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    process = FakeMutmut(KeyboardInterrupt, 0)
+    monkeypatch.setattr(mutate.subprocess, "Popen", process)
+
+    assert run_mutmut(["mutmut", "run"]) is True
+    assert process.waits == [] and not process.killed
+
+
+def test_a_failed_mutmut_run_is_an_error_not_a_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mutate.subprocess, "Popen", FakeMutmut(1))
+
+    with pytest.raises(subprocess.CalledProcessError):
+        run_mutmut(["mutmut", "run"])
+    monkeypatch.setattr(mutate.subprocess, "Popen", FakeMutmut(0))
+    assert run_mutmut(["mutmut", "run"]) is False
