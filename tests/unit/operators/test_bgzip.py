@@ -17,6 +17,7 @@ import pytest
 from airflow.providers.amazon.aws.triggers.batch import BatchJobTrigger
 from airflow.sdk.exceptions import TaskDeferred
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.bgzf import decompress_stream
 from airflow_provider_bio.operators.bgzip import BATCH_JOB_KEY, BgzipBatchOperator
@@ -413,3 +414,48 @@ def test_on_kill_before_a_job_was_submitted_calls_no_aws(aws) -> None:
     with recorded_calls() as calls:
         operator().on_kill()
     assert calls == []
+
+
+LOCAL = {"engine": "local", "job_queue": None, "job_definition": None, "work_location": None}
+
+
+def events(logs: list[dict[str, Any]]) -> list[str]:
+    """The formatted messages of captured log entries (some hooks log dicts: left out)."""
+    return [entry["event"] for entry in logs if isinstance(entry["event"], str)]
+
+
+def test_a_local_prefix_run_compresses_only_the_files_under_its_prefix(aws) -> None:
+    aws["s3"].put_object(Bucket=DATA, Key="variants/v.json", Body=lines(7))
+    result = operator(**LOCAL, keys=None, prefix="genes/").execute(make_context())
+    assert (result["files"], result["done"]) == (3, 3)
+    listed = {item["Key"] for item in aws["s3"].list_objects_v2(Bucket=DATA, Prefix="variants/")["Contents"]}
+    assert listed == {"variants/v.json"}
+
+
+def test_a_local_run_with_an_empty_prefix_compresses_every_json_in_the_bucket(aws) -> None:
+    aws["s3"].put_object(Bucket=DATA, Key="variants/v.json", Body=lines(7))
+    result = operator(**LOCAL, keys=None, prefix="").execute(make_context())
+    assert (result["files"], result["done"]) == (4, 4)
+    assert restored(aws["s3"], "variants/v.json.gz") == lines(7)
+
+
+def test_the_local_engine_logs_each_files_outcome_in_the_task_log(aws) -> None:
+    with capture_logs() as logs:
+        operator(**LOCAL).execute(make_context())
+    size = len(lines(0))  # every part holds 2000 lines of the same length
+    per_file = sorted(event for event in events(logs) if event.startswith("done "))
+    assert [event.rsplit(" -> ", 1)[0] for event in per_file] == [
+        f"done     genes/part-{n}.json  {size}" for n in range(3)
+    ]
+
+
+def test_on_kill_tells_batch_why_and_logs_the_job_it_terminated(aws) -> None:
+    with recorded_calls() as calls:  # the hook's client is made on the first call
+        task = operator(wait_for_completion=False)
+        job_id = task.execute(make_context())["job_id"]
+        with capture_logs() as logs:
+            task.on_kill()
+    assert [call.params for call in calls if call.operation == "TerminateJob"] == [
+        {"jobId": job_id, "reason": "Airflow task killed"}
+    ]
+    assert f"Terminated Batch job {job_id}" in events(logs)
