@@ -79,3 +79,33 @@ def test_an_index_whose_originals_are_not_back_is_not_marked_uncompressed(world)
     assert flag(world["database"]) == 1
     put(world["s3"], "genes/a.json")
     assert mark(False) == ["genes"] and flag(world["database"]) == 0
+
+
+def test_marking_compressed_names_exactly_the_pair_files_the_bucket_lacks(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi", "genes/b.json")
+    with pytest.raises(RuntimeError) as raised:
+        mark(True)
+    assert str(raised.value) == (
+        "genes is not marked compressed: s3://bio-index-data lacks 2 of the files it would be read from, "
+        "e.g. genes/b.json.gz, genes/b.json.gz.gzi; run the steps before this one again"
+    )
+
+
+def test_an_index_whose_originals_sit_beside_their_pairs_is_marked_compressed(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi")  # before the originals are deleted
+    assert mark(True) == ["genes"] and flag(world["database"]) == 1
+
+
+def test_marking_compressed_looks_only_under_the_indexs_prefix(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi", "variants/v.json")
+    assert mark(True) == ["genes"] and flag(world["database"]) == 1
+
+
+def test_marking_uncompressed_names_exactly_the_originals_the_bucket_lacks(world):
+    put(world["s3"], "genes/a.json.gz", "genes/a.json.gz.gzi", "genes/b.json.gz", "genes/b.json")
+    with pytest.raises(RuntimeError) as raised:
+        mark(False)
+    assert str(raised.value) == (
+        "genes is not marked uncompressed: s3://bio-index-data lacks 1 of the files it would be read from, "
+        "e.g. genes/a.json; run the steps before this one again"
+    )
