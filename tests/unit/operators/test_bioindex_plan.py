@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.index_lock import IndexLock
 from airflow_provider_bio.operators.bioindex import (
@@ -22,6 +23,7 @@ from airflow_provider_bio.operators.bioindex import (
     SetBioIndexCompressedOperator,
 )
 from tests.support.airflow_context import make_context
+from tests.support.batch import create_job_queue
 from tests.support.botocore_events import recorded_calls
 
 REGION = "us-west-2"
@@ -198,12 +200,11 @@ def worker(dag_id: str = "bioindex_compress", **kwargs: Any) -> BioIndexBgzipOpe
             action="compress",
             bucket=BUCKET,
             keys=["genes/a.json"],
-            engine="local",
             index="genes",
             index_prefix="genes/",
             aws_conn_id=None,
             region_name=REGION,
-            **kwargs,
+            **{"engine": "local"} | kwargs,
         )
 
 
@@ -227,6 +228,30 @@ def test_a_chunk_of_an_index_another_run_holds_fails_without_touching_a_file(s3)
     assert keys == {"genes/a.json", "_bioindex-locks/genes.lock"}
 
 
+def test_a_batch_chunk_takes_its_lock_and_submits_its_job_with_its_runs_report_key() -> None:
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        client = boto3.client("s3", region_name=REGION)
+        for bucket in (BUCKET, "bio-index-work"):
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        create_job_queue("bgzip-job-queue", "bgzip-worker", REGION)
+        chunk = worker(
+            engine="batch",
+            job_queue="bgzip-job-queue",
+            job_definition="bgzip-worker",
+            work_location="s3://bio-index-work/bgzip/",
+            wait_for_completion=False,
+        )
+        with recorded_calls() as calls:
+            result = chunk.execute(make_context())
+        assert locks(client)["_bioindex-locks/genes.lock"]["owner"] == OWNER
+    [submit] = [call.params for call in calls if call.operation == "SubmitJob"]
+    assert result == {"action": "compress", "job_id": result["job_id"]}
+    command = submit["containerOverrides"]["command"]
+    assert command[command.index("--report") + 1] == (
+        "s3://bio-index-work/bgzip/reports/bioindex_compress/manual__2026-11-21T05:00:00+00:00/compress.json"
+    )
+
+
 # The release at the end of the run
 
 
@@ -243,15 +268,20 @@ def test_the_release_frees_this_runs_locks_and_leaves_another_runs_alone(s3) -> 
     ours.hold("empty", "empty/")
     IndexLock(s3, BUCKET, OTHER_RUN).hold("variants", "variants/")  # taken over after ours expired
     entries = [{"index": i["name"], "prefix": i["prefix"]} for i in (GENES, VARIANTS, EMPTY)]
-    assert release(entries).execute(make_context()) == ["genes", "empty"]
+    with capture_logs() as logs:
+        assert release(entries).execute(make_context()) == ["genes", "empty"]
+    said = [entry["event"] for entry in logs if isinstance(entry["event"], str)]
+    assert {"Released the lock of genes", "Released the lock of empty"} <= set(said)
+    assert f"variants: no lock of this run to release ({OTHER_RUN})" in said
     assert {key: record["owner"] for key, record in locks(s3).items()} == {"_bioindex-locks/variants.lock": OTHER_RUN}
 
 
 @pytest.mark.parametrize("indexes", [None, []])
 def test_a_run_that_took_no_lock_releases_nothing_and_calls_no_aws(s3, indexes) -> None:
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         assert release(indexes).execute(make_context()) == []
     assert calls == []
+    assert "This run took no lock" in [entry["event"] for entry in logs]
 
 
 @pytest.mark.parametrize("indexes", ["genes", [{"index": "genes"}], ["genes/"]])
@@ -283,7 +313,7 @@ def test_marking_with_lock_holds_the_lock_as_this_run(s3) -> None:
     with pytest.raises(RuntimeError, match="genes is not marked compressed"):
         mark(lock=True, lock_ttl_seconds=600).execute(make_context())
     record = locks(s3)["_bioindex-locks/genes.lock"]
-    assert record["owner"] == OWNER
+    assert (record["owner"], record["index"], record["prefix"]) == (OWNER, "genes", "genes/")
     lasts = datetime.fromisoformat(record["expires_at"]) - datetime.fromisoformat(record["taken_at"])
     assert lasts == timedelta(minutes=10)
 
@@ -297,7 +327,13 @@ def test_marking_without_lock_takes_none(s3) -> None:
 def test_marking_files_of_another_bucket_is_refused_before_any_call(s3) -> None:
     with (
         recorded_calls() as calls,
-        pytest.raises(AirflowFailException, match=r"bucket bio-index-data is not the bucket"),
+        pytest.raises(
+            AirflowFailException,
+            match=re.escape(
+                "bucket bio-index-data is not the bucket the bio-index serves (dig-bio-index); "
+                "no flag is set for files the bio-index does not read"
+            ),
+        ),
     ):
         mark(served_bucket="dig-bio-index").execute(make_context())
     assert calls == []
