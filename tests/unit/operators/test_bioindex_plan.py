@@ -110,6 +110,49 @@ def test_the_plan_locks_the_chosen_indexes_and_splits_their_files_by_size(s3) ->
     assert held["_bioindex-locks/genes.lock"]["index"] == "genes"
 
 
+def said(logs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(level, message) of each captured log line (some hooks log dicts: left out)."""
+    return [(entry["log_level"], entry["event"]) for entry in logs if isinstance(entry["event"], str)]
+
+
+def test_the_plan_logs_the_files_it_found_per_index_and_each_chunk(s3) -> None:
+    put(s3, {"genes/a.json": 700, "genes/b.json": 600, "genes/c.json": 100, "genes/notes.txt": 5})
+    put(s3, {"variants/v.json": 50, "variants/v.json.gz": 9})
+    with capture_logs() as logs:
+        plan().execute(run_context(conf(GENES, VARIANTS, EMPTY, chunk_gib=1000 / 2**30)))
+    expected = [
+        ("info", "genes: 3 .json files under s3://bio-index-data/genes/"),
+        ("info", "variants: 1 .json files under s3://bio-index-data/variants/"),
+        ("info", "empty: 0 .json files under s3://bio-index-data/empty/"),
+        ("warning", "empty: no .json files under empty/; its flag is left as it is"),
+        ("info", "4 files, 1 MiB, in 3 chunks"),
+        ("info", "  genes 1/3 · 1 files · 1 MiB"),
+        ("info", "  genes 2/3 · 2 files · 1 MiB"),
+        ("info", "  variants 3/3 · 1 files · 1 MiB"),
+    ]
+    assert [line for line in said(logs) if line in expected] == expected
+
+
+def test_the_plan_lists_each_chosen_index_under_its_own_prefix_only(s3) -> None:
+    put(s3, {"genes/a.json": 10, "variants/v.json": 10})
+    with recorded_calls() as calls:
+        plan().execute(run_context(conf(GENES, VARIANTS)))
+    listed = [call.params for call in calls if call.operation == "ListObjectsV2"]
+    assert listed == [{"Bucket": BUCKET, "Prefix": "genes/"}, {"Bucket": BUCKET, "Prefix": "variants/"}]
+
+
+def test_the_plan_logs_the_nested_indexes_it_leaves_out(s3) -> None:
+    put(s3, {"genes/a.json": 10, "genes/tissue/t.json": 10, "genes/cell/c.json": 10})
+    known = [{"name": "genes-tissue", "prefix": "genes/tissue/"}, {"name": "genes-cell", "prefix": "genes/cell/"}]
+    with capture_logs() as logs:
+        plan(known_indexes=known).execute(run_context(conf(GENES)))
+    assert (
+        "info",
+        "genes: 1 .json files under s3://bio-index-data/genes/ "
+        "(leaving out genes/cell/, genes/tissue/: other indexes')",
+    ) in said(logs)
+
+
 def test_the_decompress_plan_names_the_originals_of_the_gz_files(s3) -> None:
     put(s3, {"genes/a.json.gz": 10, "genes/a.json.gz.gzi": 3, "genes/b.json": 10, "genes/b.json.gz": 20})
     chunks = plan("decompress", "bioindex_decompress").execute(run_context(conf(GENES)))
@@ -143,7 +186,9 @@ def test_the_trigger_conf_overrides_the_params_and_a_missing_conf_leaves_them(s3
 def test_a_dry_run_plans_but_locks_nothing_and_returns_no_chunk(s3) -> None:
     put(s3, {"genes/a.json": 10})
     context = run_context(conf(GENES, dry_run=True))
-    assert plan().execute(context) == []
+    with capture_logs() as logs:
+        assert plan().execute(context) == []
+    assert ("info", "Dry run: the plan above touches no file") in said(logs)
     assert context["ti"].xcoms["indexes"] == [{"index": "genes", "prefix": "genes/", "exclude": []}]
     assert "locked" not in context["ti"].xcoms
     assert locks(s3) == {}
@@ -153,8 +198,12 @@ def test_an_index_locked_by_another_run_fails_the_plan_and_gives_back_the_locks_
     put(s3, {"genes/a.json": 10, "variants/v.json": 10})
     IndexLock(s3, BUCKET, OTHER_RUN).hold("variants", "variants/")
     context = run_context(conf(GENES, VARIANTS))
-    with pytest.raises(AirflowFailException, match=r"variants \(variants/\) is locked by " + re.escape(OTHER_RUN)):
+    with (
+        capture_logs() as logs,
+        pytest.raises(AirflowFailException, match=r"variants \(variants/\) is locked by " + re.escape(OTHER_RUN)),
+    ):
         plan().execute(context)
+    assert ("info", "Released the lock of genes") in said(logs)
     assert {key: record["owner"] for key, record in locks(s3).items()} == {"_bioindex-locks/variants.lock": OTHER_RUN}
     assert context["ti"].xcoms == {}
 
