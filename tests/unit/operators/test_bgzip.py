@@ -704,3 +704,18 @@ def test_the_submitted_job_is_named_after_the_task_and_logged_with_its_command(a
         f"--manifest s3://{WORK}/bgzip/manifests/{run}/Compress.Genes.json "
         f"--report s3://{WORK}/bgzip/reports/{run}/Compress.Genes.json"
     ) in events(logs)
+
+
+def test_a_report_another_job_wrote_is_not_taken_for_this_jobs(aws) -> None:
+    """E.g. a zombie job of an earlier try writing its report after this try's job was submitted."""
+    store = FakeTaskStateStore()
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute(make_context(store))
+    job_id = store.get(BATCH_JOB_KEY)["value"]
+    summary = {"files": 3, "done": 3, "skipped": 0, "dry-run": 0, "failed": 0, "bytes_in": 3, "bytes_out": 3}
+    older = {"action": "compress", "bucket": DATA, "summary": summary, "files": [], "batch_job_id": "an-older-job"}
+    aws["s3"].put_object(Bucket=WORK, Key=REPORT_KEY, Body=json.dumps(older).encode())
+    with pytest.raises(
+        RuntimeError, match=rf"^Batch job {job_id} wrote no report to s3://{WORK}/{re.escape(REPORT_KEY)} "
+    ):
+        operator(deferrable=True).execute_complete(make_context(store), {"status": "success", "job_id": job_id})
