@@ -17,6 +17,7 @@ import pytest
 from airflow.providers.amazon.aws.triggers.batch import BatchJobTrigger
 from airflow.sdk.exceptions import TaskDeferred
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.bgzf import decompress_stream
 from airflow_provider_bio.operators.bgzip import BATCH_JOB_KEY, BgzipBatchOperator
@@ -363,13 +364,28 @@ def test_the_error_names_ten_failed_files_and_counts_the_rest(aws) -> None:
     [
         ({"engine": "lambda"}, "engine must be 'batch' or 'local'; got 'lambda'"),
         ({"bucket": ""}, "bucket is required"),
-        ({"keys": None}, "exactly one of keys"),
-        ({"job_definition": None, "work_location": None}, "engine='batch' needs job_definition, work_location"),
+        ({"keys": None}, "give exactly one of keys (the chunk's .json keys) or prefix"),
+        ({"prefix": "genes/"}, "give exactly one of keys (the chunk's .json keys) or prefix"),
+        (
+            {"job_definition": None, "work_location": None},
+            "engine='batch' needs job_definition, work_location (or use engine='local')",
+        ),
         ({"workers": 0}, "workers and threads must be at least 1"),
+        ({"threads": 0}, "workers and threads must be at least 1"),
+        ({"keep_compressed": True}, "keep_compressed applies to decompress only"),
+        (
+            {"keys": ["genes/part-0.json.gz"]},
+            "keys lists compressed objects ('genes/part-0.json.gz'...); list the originals' keys "
+            "(e.g. data/part-0001.json), the worker finds <key>.gz and <key>.gz.gzi itself",
+        ),
+        (
+            {"work_location": "bucket-without-scheme"},
+            "work_location: 'bucket-without-scheme' is not an s3://bucket[/prefix] URI (bucket names are lowercase)",
+        ),
     ],
 )
 def test_more_bad_arguments_are_refused_before_any_aws_call(aws, arguments, message) -> None:
-    with recorded_calls() as calls, pytest.raises(ValueError, match=re.escape(message)):
+    with recorded_calls() as calls, pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         operator(**arguments).execute(make_context())
     assert calls == []
 
@@ -413,3 +429,293 @@ def test_on_kill_before_a_job_was_submitted_calls_no_aws(aws) -> None:
     with recorded_calls() as calls:
         operator().on_kill()
     assert calls == []
+
+
+LOCAL = {"engine": "local", "job_queue": None, "job_definition": None, "work_location": None}
+
+
+def events(logs: list[dict[str, Any]]) -> list[str]:
+    """The formatted messages of captured log entries (some hooks log dicts: left out)."""
+    return [entry["event"] for entry in logs if isinstance(entry["event"], str)]
+
+
+def test_a_local_prefix_run_compresses_only_the_files_under_its_prefix(aws) -> None:
+    aws["s3"].put_object(Bucket=DATA, Key="variants/v.json", Body=lines(7))
+    result = operator(**LOCAL, keys=None, prefix="genes/").execute(make_context())
+    assert (result["files"], result["done"]) == (3, 3)
+    listed = {item["Key"] for item in aws["s3"].list_objects_v2(Bucket=DATA, Prefix="variants/")["Contents"]}
+    assert listed == {"variants/v.json"}
+
+
+def test_a_local_run_with_an_empty_prefix_compresses_every_json_in_the_bucket(aws) -> None:
+    aws["s3"].put_object(Bucket=DATA, Key="variants/v.json", Body=lines(7))
+    result = operator(**LOCAL, keys=None, prefix="").execute(make_context())
+    assert (result["files"], result["done"]) == (4, 4)
+    assert restored(aws["s3"], "variants/v.json.gz") == lines(7)
+
+
+def test_the_local_engine_logs_each_files_outcome_in_the_task_log(aws) -> None:
+    with capture_logs() as logs:
+        operator(**LOCAL).execute(make_context())
+    size = len(lines(0))  # every part holds 2000 lines of the same length
+    per_file = sorted(event for event in events(logs) if event.startswith("done "))
+    assert [event.rsplit(" -> ", 1)[0] for event in per_file] == [
+        f"done     genes/part-{n}.json  {size}" for n in range(3)
+    ]
+
+
+def test_on_kill_tells_batch_why_and_logs_the_job_it_terminated(aws) -> None:
+    with recorded_calls() as calls:  # the hook's client is made on the first call
+        task = operator(wait_for_completion=False)
+        job_id = task.execute(make_context())["job_id"]
+        with capture_logs() as logs:
+            task.on_kill()
+    assert [call.params for call in calls if call.operation == "TerminateJob"] == [
+        {"jobId": job_id, "reason": "Airflow task killed"}
+    ]
+    assert f"Terminated Batch job {job_id}" in events(logs)
+
+
+def test_the_task_logs_the_workers_totals_and_returns_them(aws) -> None:
+    with capture_logs() as logs:
+        result = operator(keys=[]).execute(make_context())
+    totals = {"files": 0, "done": 0, "skipped": 0, "dry-run": 0, "failed": 0, "bytes_in": 0, "bytes_out": 0}
+    assert result == {"action": "compress", "job_id": None, **totals}
+    assert f"compress: {totals}" in events(logs)
+
+
+def test_the_error_names_each_failed_file_with_its_reason(aws) -> None:
+    keys = ["genes/missing-0.json", "genes/missing-1.json"]
+    with pytest.raises(RuntimeError) as raised:
+        operator(**LOCAL, keys=keys, workers=1).execute(make_context())
+    assert str(raised.value) == (
+        "compress: 2 of 2 files failed: genes/missing-0.json: s3://bio-index-data/genes/missing-0.json does not exist; "
+        "genes/missing-1.json: s3://bio-index-data/genes/missing-1.json does not exist"
+    )
+
+
+def test_ten_failed_files_are_all_named_and_none_left_to_the_report(aws) -> None:
+    keys = [f"genes/missing-{n:02}.json" for n in range(10)]
+    with pytest.raises(RuntimeError) as raised:
+        operator(**LOCAL, keys=keys).execute(make_context())
+    message = str(raised.value)
+    assert message.startswith("compress: 10 of 10 files failed: ") and message.endswith(" does not exist")
+    assert message.count("s3://bio-index-data/genes/missing-") == 10
+
+
+def test_by_default_a_deferred_task_checks_the_job_every_30_seconds_for_up_to_24_hours(aws) -> None:
+    task = BgzipBatchOperator(
+        task_id="compress",
+        action="compress",
+        bucket=DATA,
+        keys=["genes/part-0.json"],
+        job_queue=QUEUE,
+        job_definition=DEFINITION,
+        work_location=f"s3://{WORK}/bgzip/",
+        aws_conn_id=None,
+        region_name=REGION,
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context())
+    _, fields = deferred.value.trigger.serialize()
+    assert (fields["waiter_delay"], fields["waiter_max_attempts"]) == (30, 2880)
+
+
+def test_the_chunk_label_names_the_mapped_task_in_the_ui(aws) -> None:
+    from jinja2 import Template
+
+    task = operator(chunk_label="genes 1/3 · 3 files · 1 MiB")
+    assert Template("{{ task.chunk_label }}").render(task=task) == "genes 1/3 · 3 files · 1 MiB"
+
+
+def test_execute_complete_with_no_remembered_job_takes_the_job_from_the_event(aws) -> None:
+    store = FakeTaskStateStore()
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}), pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute(make_context(store))
+    job_id = store.get(BATCH_JOB_KEY)["value"]
+    result = operator(deferrable=True).execute_complete(make_context(), {"status": "success", "job_id": job_id})
+    assert (result["job_id"], result["done"]) == (job_id, 3)
+
+
+def test_execute_complete_with_neither_event_nor_remembered_job_says_so(aws) -> None:
+    with pytest.raises(RuntimeError, match=r"^Batch job None wrote no report to s3://.* \(the trigger reported None\)"):
+        operator(deferrable=True).execute_complete(make_context(), None)
+
+
+def test_a_cleared_task_whose_job_failed_after_writing_its_report_submits_again(aws, monkeypatch) -> None:
+    """The job wrote a full report but Batch marked it FAILED: a failed job is never reused."""
+    store = FakeTaskStateStore()
+    container = WorkerContainer()
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
+    with client_events({"before-call.batch.SubmitJob": container}):
+        first = operator(keys=["genes/part-0.json"]).execute(make_context(store))
+        again = operator(keys=["genes/part-0.json"]).execute(make_context(store))
+    assert len(container.commands) == 2 and again["job_id"] != first["job_id"]
+
+
+def test_a_retry_whose_job_batch_no_longer_knows_submits_again(aws) -> None:
+    store = FakeTaskStateStore()
+    container = WorkerContainer()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        operator(keys=["genes/part-0.json"]).execute(make_context(store))
+        store.set(BATCH_JOB_KEY, {**store.get(BATCH_JOB_KEY), "value": "0d2e4f60-0000-4000-8000-000000000000"})
+        again = operator(keys=["genes/part-0.json"]).execute(make_context(store))
+    assert len(container.commands) == 2 and again["done"] == 0 and again["skipped"] == 1
+
+
+def listed_prefixes(calls) -> set[str]:
+    return {
+        call.params["Prefix"] for call in calls if call.operation == "ListObjectsV2" and call.params["Bucket"] == DATA
+    }
+
+
+@pytest.mark.parametrize(
+    ("chunk", "folders"),
+    [
+        pytest.param(
+            {"keys": ["genes/part-0.json", "genes/tissue/t.json", "variants/2026/v.json"]},
+            {"genes/", "variants/2026/"},
+            id="keys: their folders, nested ones once",
+        ),
+        pytest.param({"keys": ["top.json", "genes/part-0.json"]}, {""}, id="keys at the top: the whole bucket"),
+        pytest.param({"keys": None, "prefix": "genes/"}, {"genes/"}, id="prefix"),
+        pytest.param({"keys": None, "prefix": ""}, {""}, id="empty prefix"),
+    ],
+)
+def test_the_chunks_files_are_checked_by_listing_only_their_folders(aws, chunk, folders) -> None:
+    for key in ("genes/tissue/t.json", "variants/2026/v.json", "top.json"):
+        aws["s3"].put_object(Bucket=DATA, Key=key, Body=b'{"gene": "G"}\n')
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}), recorded_calls() as calls:
+        result = operator(**chunk).execute(make_context())
+    assert listed_prefixes(calls) == folders
+    assert result["failed"] == 0 and result["done"] >= 2
+
+
+def test_a_batch_prefix_chunk_over_an_empty_prefix_reports_no_files(aws) -> None:
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}):
+        result = operator(keys=None, prefix="nothing-here/").execute(make_context())
+    assert (result["files"], result["failed"]) == (0, 0)
+
+
+def test_a_retry_reuses_the_job_when_only_files_beside_its_chunk_changed(aws) -> None:
+    store = FakeTaskStateStore()
+    container = WorkerContainer()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        first = operator(keys=["genes/part-0.json"]).execute(make_context(store))
+        aws["s3"].put_object(Bucket=DATA, Key="genes/part-2.json", Body=b"{}\n")  # same folder, not in the chunk
+        aws["s3"].put_object(Bucket=DATA, Key="variants/v.json", Body=b"{}\n")
+        again = operator(keys=["genes/part-0.json"]).execute(make_context(store))
+    assert len(container.commands) == 1 and again == first
+
+
+def test_a_retry_submits_again_when_an_original_of_its_chunk_was_rewritten(aws) -> None:
+    store = FakeTaskStateStore()
+    container = WorkerContainer()
+    with client_events({"before-call.batch.SubmitJob": container}):
+        first = operator(keys=["genes/part-1.json"]).execute(make_context(store))
+        aws["s3"].put_object(Bucket=DATA, Key="genes/part-1.json", Body=lines(9))
+        again = operator(keys=["genes/part-1.json"]).execute(make_context(store))
+    assert len(container.commands) == 2 and again["job_id"] != first["job_id"]
+    assert restored(aws["s3"], "genes/part-1.json.gz") == lines(9)
+
+
+def test_a_job_that_wrote_no_report_is_named_with_batchs_reason(aws, monkeypatch) -> None:
+    def reason(parsed: dict[str, Any], **_: Any) -> None:
+        for job in parsed.get("jobs", []):
+            job["statusReason"] = "Essential container in task exited"
+
+    _, store, job_id = _deferred_failing_job(monkeypatch)
+    with client_events({"after-call.batch.DescribeJobs": reason}), pytest.raises(RuntimeError) as raised:
+        operator(deferrable=True).execute_complete(make_context(store), {"status": "success", "job_id": job_id})
+    assert str(raised.value) == (
+        f"Batch job {job_id} wrote no report to s3://{WORK}/{REPORT_KEY} "
+        "(job FAILED: Essential container in task exited); see the job's logs (extra link)"
+    )
+
+
+def test_a_job_batch_gives_no_reason_for_is_said_to_have_none(aws, monkeypatch) -> None:
+    task, store, job_id = _deferred_failing_job(monkeypatch)
+    with pytest.raises(RuntimeError) as raised:
+        task.execute_complete(make_context(store), {"status": "success", "job_id": job_id})
+    assert str(raised.value) == (
+        f"Batch job {job_id} wrote no report to s3://{WORK}/{REPORT_KEY} "
+        "(job FAILED: no reason given); see the job's logs (extra link)"
+    )
+
+
+def test_the_task_links_the_batch_job_and_its_log_stream(aws) -> None:
+    context = make_context()
+    with client_events({"before-call.batch.SubmitJob": WorkerContainer()}):
+        job_id = operator(keys=["genes/part-0.json"]).execute(context)["job_id"]
+    assert context["ti"].xcoms == {
+        "batch_job_details": {"region_name": REGION, "aws_domain": "aws.amazon.com", "job_id": job_id},
+        "cloudwatch_events": {
+            "region_name": REGION,
+            "aws_domain": "aws.amazon.com",
+            "awslogs_stream_name": f"{DEFINITION}/default/{job_id}",
+            "awslogs_group": "/aws/batch/job",
+            "awslogs_region": REGION,
+        },
+    }
+
+
+def test_the_deferred_wait_uses_the_tasks_aws_connection_and_client_settings(aws, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BIO_AWS", json.dumps({"conn_type": "aws"}))
+    config = {"retries": {"max_attempts": 3}}
+    task = operator(deferrable=True, aws_conn_id="bio_aws", verify=False, botocore_config=config)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context())
+    _, fields = deferred.value.trigger.serialize()
+    assert (fields["aws_conn_id"], fields["verify"], fields["botocore_config"]) == ("bio_aws", False, config)
+
+
+def test_the_wait_checks_the_job_every_waiter_delay_up_to_waiter_max_attempts(aws, monkeypatch) -> None:
+    """A job that stays RUNNING: three checks seven seconds apart, then the task fails naming the waiter."""
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) > 5:
+            raise AssertionError("the waiter did not stop after waiter_max_attempts")
+
+    def running(parsed: dict[str, Any], **_: Any) -> None:
+        for job in parsed.get("jobs", []):
+            job["status"] = "RUNNING"
+
+    monkeypatch.setattr("botocore.waiter.time.sleep", sleep)
+    with (
+        client_events({"after-call.batch.DescribeJobs": running}),
+        pytest.raises(
+            RuntimeError, match=r"wrote no report .*\(Waiter batch_job_complete failed: Max attempts exceeded"
+        ),
+    ):
+        operator(waiter_delay=7, waiter_max_attempts=3).execute(make_context())
+    assert slept == [7, 7]
+
+
+def test_the_submitted_job_is_named_after_the_task_and_logged_with_its_command(aws) -> None:
+    with recorded_calls() as calls, capture_logs() as logs:
+        job_id = operator(task_id="Compress.Genes", wait_for_completion=False).execute(make_context())["job_id"]
+    assert submitted(calls)["jobName"] == "bgzip-compress-adhoc_airflow-Compress-Genes--1"
+    run = "adhoc_airflow/manual__2026-11-21T05:00:00+00:00"
+    assert (
+        f"Submitted Batch job {job_id}: compress --bucket {DATA} --workers 8 --level 6 "
+        f"--manifest s3://{WORK}/bgzip/manifests/{run}/Compress.Genes.json "
+        f"--report s3://{WORK}/bgzip/reports/{run}/Compress.Genes.json"
+    ) in events(logs)
+
+
+def test_a_report_another_job_wrote_is_not_taken_for_this_jobs(aws) -> None:
+    """E.g. a zombie job of an earlier try writing its report after this try's job was submitted."""
+    store = FakeTaskStateStore()
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute(make_context(store))
+    job_id = store.get(BATCH_JOB_KEY)["value"]
+    summary = {"files": 3, "done": 3, "skipped": 0, "dry-run": 0, "failed": 0, "bytes_in": 3, "bytes_out": 3}
+    older = {"action": "compress", "bucket": DATA, "summary": summary, "files": [], "batch_job_id": "an-older-job"}
+    aws["s3"].put_object(Bucket=WORK, Key=REPORT_KEY, Body=json.dumps(older).encode())
+    with pytest.raises(
+        RuntimeError, match=rf"^Batch job {job_id} wrote no report to s3://{WORK}/{re.escape(REPORT_KEY)} "
+    ):
+        operator(deferrable=True).execute_complete(make_context(store), {"status": "success", "job_id": job_id})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from airflow_provider_bio.hooks.bioindex import BioIndexHook
 from airflow_provider_bio.operators.bioindex import SetBioIndexCompressedOperator
 from tests.support.airflow_context import make_context
 
@@ -34,15 +36,10 @@ def flag(database) -> int:
         return db.execute("SELECT compressed FROM __Indexes").fetchone()[0]
 
 
-def mark(compressed: bool) -> list[str]:
+def mark(compressed: bool, **kwargs: Any) -> list[str]:
+    arguments = {"indexes": INDEX, "bioindex_conn_id": "bioindex_test"} | kwargs
     operator = SetBioIndexCompressedOperator(
-        task_id="mark",
-        indexes=INDEX,
-        compressed=compressed,
-        bucket=BUCKET,
-        bioindex_conn_id="bioindex_test",
-        aws_conn_id=None,
-        region_name="us-west-2",
+        task_id="mark", compressed=compressed, bucket=BUCKET, aws_conn_id=None, region_name="us-west-2", **arguments
     )
     return operator.execute(make_context())
 
@@ -79,3 +76,71 @@ def test_an_index_whose_originals_are_not_back_is_not_marked_uncompressed(world)
     assert flag(world["database"]) == 1
     put(world["s3"], "genes/a.json")
     assert mark(False) == ["genes"] and flag(world["database"]) == 0
+
+
+def test_marking_compressed_names_exactly_the_pair_files_the_bucket_lacks(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi", "genes/b.json")
+    with pytest.raises(RuntimeError) as raised:
+        mark(True)
+    assert str(raised.value) == (
+        "genes is not marked compressed: s3://bio-index-data lacks 2 of the files it would be read from, "
+        "e.g. genes/b.json.gz, genes/b.json.gz.gzi; run the steps before this one again"
+    )
+
+
+def test_an_index_whose_originals_sit_beside_their_pairs_is_marked_compressed(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi")  # before the originals are deleted
+    assert mark(True) == ["genes"] and flag(world["database"]) == 1
+
+
+def test_marking_compressed_looks_only_under_the_indexs_prefix(world):
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi", "variants/v.json")
+    assert mark(True) == ["genes"] and flag(world["database"]) == 1
+
+
+def test_marking_uncompressed_names_exactly_the_originals_the_bucket_lacks(world):
+    put(world["s3"], "genes/a.json.gz", "genes/a.json.gz.gzi", "genes/b.json.gz", "genes/b.json")
+    with pytest.raises(RuntimeError) as raised:
+        mark(False)
+    assert str(raised.value) == (
+        "genes is not marked uncompressed: s3://bio-index-data lacks 1 of the files it would be read from, "
+        "e.g. genes/a.json; run the steps before this one again"
+    )
+
+
+def test_marking_compressed_leaves_out_the_files_of_nested_indexes(world):
+    """genes/tissue/ is another index's: its uncompressed file does not stop genes' flag."""
+    put(world["s3"], "genes/a.json", "genes/a.json.gz", "genes/a.json.gz.gzi", "genes/tissue/t.json")
+    assert mark(True, indexes=[{**INDEX[0], "exclude": ["genes/tissue/"]}]) == ["genes"]
+    assert flag(world["database"]) == 1
+
+
+def test_the_refusal_names_five_of_the_missing_files_and_counts_them_all(world):
+    put(world["s3"], "genes/a.json", "genes/b.json", "genes/c.json", "genes/d.json")
+    with pytest.raises(RuntimeError) as raised:
+        mark(True)
+    assert str(raised.value) == (
+        "genes is not marked compressed: s3://bio-index-data lacks 8 of the files it would be read from, e.g. "
+        "genes/a.json.gz, genes/a.json.gz.gzi, genes/b.json.gz, genes/b.json.gz.gzi, genes/c.json.gz; "
+        "run the steps before this one again"
+    )
+
+
+def test_marking_without_a_connection_id_uses_the_bioindex_default_connection(world, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BIOINDEX_DEFAULT", json.dumps({"conn_type": "sqlite", "host": str(world["database"])})
+    )
+    asked: list[str] = []
+    get_connection = BioIndexHook.get_connection
+
+    def recording(conn_id: str) -> Any:
+        asked.append(conn_id)
+        return get_connection(conn_id)
+
+    monkeypatch.setattr(BioIndexHook, "get_connection", staticmethod(recording))
+    put(world["s3"], "genes/a.json.gz", "genes/a.json.gz.gzi")
+    operator = SetBioIndexCompressedOperator(
+        task_id="mark", indexes=INDEX, compressed=True, bucket=BUCKET, aws_conn_id=None, region_name="us-west-2"
+    )
+    assert operator.execute(make_context()) == ["genes"]
+    assert asked == ["bioindex_default"] and flag(world["database"]) == 1

@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.index_lock import IndexLock
 from airflow_provider_bio.operators.bioindex import (
@@ -22,6 +23,7 @@ from airflow_provider_bio.operators.bioindex import (
     SetBioIndexCompressedOperator,
 )
 from tests.support.airflow_context import make_context
+from tests.support.batch import create_job_queue
 from tests.support.botocore_events import recorded_calls
 
 REGION = "us-west-2"
@@ -108,6 +110,49 @@ def test_the_plan_locks_the_chosen_indexes_and_splits_their_files_by_size(s3) ->
     assert held["_bioindex-locks/genes.lock"]["index"] == "genes"
 
 
+def said(logs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(level, message) of each captured log line (some hooks log dicts: left out)."""
+    return [(entry["log_level"], entry["event"]) for entry in logs if isinstance(entry["event"], str)]
+
+
+def test_the_plan_logs_the_files_it_found_per_index_and_each_chunk(s3) -> None:
+    put(s3, {"genes/a.json": 700, "genes/b.json": 600, "genes/c.json": 100, "genes/notes.txt": 5})
+    put(s3, {"variants/v.json": 50, "variants/v.json.gz": 9})
+    with capture_logs() as logs:
+        plan().execute(run_context(conf(GENES, VARIANTS, EMPTY, chunk_gib=1000 / 2**30)))
+    expected = [
+        ("info", "genes: 3 .json files under s3://bio-index-data/genes/"),
+        ("info", "variants: 1 .json files under s3://bio-index-data/variants/"),
+        ("info", "empty: 0 .json files under s3://bio-index-data/empty/"),
+        ("warning", "empty: no .json files under empty/; its flag is left as it is"),
+        ("info", "4 files, 1 MiB, in 3 chunks"),
+        ("info", "  genes 1/3 · 1 files · 1 MiB"),
+        ("info", "  genes 2/3 · 2 files · 1 MiB"),
+        ("info", "  variants 3/3 · 1 files · 1 MiB"),
+    ]
+    assert [line for line in said(logs) if line in expected] == expected
+
+
+def test_the_plan_lists_each_chosen_index_under_its_own_prefix_only(s3) -> None:
+    put(s3, {"genes/a.json": 10, "variants/v.json": 10})
+    with recorded_calls() as calls:
+        plan().execute(run_context(conf(GENES, VARIANTS)))
+    listed = [call.params for call in calls if call.operation == "ListObjectsV2"]
+    assert listed == [{"Bucket": BUCKET, "Prefix": "genes/"}, {"Bucket": BUCKET, "Prefix": "variants/"}]
+
+
+def test_the_plan_logs_the_nested_indexes_it_leaves_out(s3) -> None:
+    put(s3, {"genes/a.json": 10, "genes/tissue/t.json": 10, "genes/cell/c.json": 10})
+    known = [{"name": "genes-tissue", "prefix": "genes/tissue/"}, {"name": "genes-cell", "prefix": "genes/cell/"}]
+    with capture_logs() as logs:
+        plan(known_indexes=known).execute(run_context(conf(GENES)))
+    assert (
+        "info",
+        "genes: 1 .json files under s3://bio-index-data/genes/ "
+        "(leaving out genes/cell/, genes/tissue/: other indexes')",
+    ) in said(logs)
+
+
 def test_the_decompress_plan_names_the_originals_of_the_gz_files(s3) -> None:
     put(s3, {"genes/a.json.gz": 10, "genes/a.json.gz.gzi": 3, "genes/b.json": 10, "genes/b.json.gz": 20})
     chunks = plan("decompress", "bioindex_decompress").execute(run_context(conf(GENES)))
@@ -141,7 +186,9 @@ def test_the_trigger_conf_overrides_the_params_and_a_missing_conf_leaves_them(s3
 def test_a_dry_run_plans_but_locks_nothing_and_returns_no_chunk(s3) -> None:
     put(s3, {"genes/a.json": 10})
     context = run_context(conf(GENES, dry_run=True))
-    assert plan().execute(context) == []
+    with capture_logs() as logs:
+        assert plan().execute(context) == []
+    assert ("info", "Dry run: the plan above touches no file") in said(logs)
     assert context["ti"].xcoms["indexes"] == [{"index": "genes", "prefix": "genes/", "exclude": []}]
     assert "locked" not in context["ti"].xcoms
     assert locks(s3) == {}
@@ -151,8 +198,12 @@ def test_an_index_locked_by_another_run_fails_the_plan_and_gives_back_the_locks_
     put(s3, {"genes/a.json": 10, "variants/v.json": 10})
     IndexLock(s3, BUCKET, OTHER_RUN).hold("variants", "variants/")
     context = run_context(conf(GENES, VARIANTS))
-    with pytest.raises(AirflowFailException, match=r"variants \(variants/\) is locked by " + re.escape(OTHER_RUN)):
+    with (
+        capture_logs() as logs,
+        pytest.raises(AirflowFailException, match=r"variants \(variants/\) is locked by " + re.escape(OTHER_RUN)),
+    ):
         plan().execute(context)
+    assert ("info", "Released the lock of genes") in said(logs)
     assert {key: record["owner"] for key, record in locks(s3).items()} == {"_bioindex-locks/variants.lock": OTHER_RUN}
     assert context["ti"].xcoms == {}
 
@@ -198,12 +249,11 @@ def worker(dag_id: str = "bioindex_compress", **kwargs: Any) -> BioIndexBgzipOpe
             action="compress",
             bucket=BUCKET,
             keys=["genes/a.json"],
-            engine="local",
             index="genes",
             index_prefix="genes/",
             aws_conn_id=None,
             region_name=REGION,
-            **kwargs,
+            **{"engine": "local"} | kwargs,
         )
 
 
@@ -227,6 +277,30 @@ def test_a_chunk_of_an_index_another_run_holds_fails_without_touching_a_file(s3)
     assert keys == {"genes/a.json", "_bioindex-locks/genes.lock"}
 
 
+def test_a_batch_chunk_takes_its_lock_and_submits_its_job_with_its_runs_report_key() -> None:
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        client = boto3.client("s3", region_name=REGION)
+        for bucket in (BUCKET, "bio-index-work"):
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        create_job_queue("bgzip-job-queue", "bgzip-worker", REGION)
+        chunk = worker(
+            engine="batch",
+            job_queue="bgzip-job-queue",
+            job_definition="bgzip-worker",
+            work_location="s3://bio-index-work/bgzip/",
+            wait_for_completion=False,
+        )
+        with recorded_calls() as calls:
+            result = chunk.execute(make_context())
+        assert locks(client)["_bioindex-locks/genes.lock"]["owner"] == OWNER
+    [submit] = [call.params for call in calls if call.operation == "SubmitJob"]
+    assert result == {"action": "compress", "job_id": result["job_id"]}
+    command = submit["containerOverrides"]["command"]
+    assert command[command.index("--report") + 1] == (
+        "s3://bio-index-work/bgzip/reports/bioindex_compress/manual__2026-11-21T05:00:00+00:00/compress.json"
+    )
+
+
 # The release at the end of the run
 
 
@@ -243,15 +317,20 @@ def test_the_release_frees_this_runs_locks_and_leaves_another_runs_alone(s3) -> 
     ours.hold("empty", "empty/")
     IndexLock(s3, BUCKET, OTHER_RUN).hold("variants", "variants/")  # taken over after ours expired
     entries = [{"index": i["name"], "prefix": i["prefix"]} for i in (GENES, VARIANTS, EMPTY)]
-    assert release(entries).execute(make_context()) == ["genes", "empty"]
+    with capture_logs() as logs:
+        assert release(entries).execute(make_context()) == ["genes", "empty"]
+    said = [entry["event"] for entry in logs if isinstance(entry["event"], str)]
+    assert {"Released the lock of genes", "Released the lock of empty"} <= set(said)
+    assert f"variants: no lock of this run to release ({OTHER_RUN})" in said
     assert {key: record["owner"] for key, record in locks(s3).items()} == {"_bioindex-locks/variants.lock": OTHER_RUN}
 
 
 @pytest.mark.parametrize("indexes", [None, []])
 def test_a_run_that_took_no_lock_releases_nothing_and_calls_no_aws(s3, indexes) -> None:
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         assert release(indexes).execute(make_context()) == []
     assert calls == []
+    assert "This run took no lock" in [entry["event"] for entry in logs]
 
 
 @pytest.mark.parametrize("indexes", ["genes", [{"index": "genes"}], ["genes/"]])
@@ -283,7 +362,7 @@ def test_marking_with_lock_holds_the_lock_as_this_run(s3) -> None:
     with pytest.raises(RuntimeError, match="genes is not marked compressed"):
         mark(lock=True, lock_ttl_seconds=600).execute(make_context())
     record = locks(s3)["_bioindex-locks/genes.lock"]
-    assert record["owner"] == OWNER
+    assert (record["owner"], record["index"], record["prefix"]) == (OWNER, "genes", "genes/")
     lasts = datetime.fromisoformat(record["expires_at"]) - datetime.fromisoformat(record["taken_at"])
     assert lasts == timedelta(minutes=10)
 
@@ -297,7 +376,13 @@ def test_marking_without_lock_takes_none(s3) -> None:
 def test_marking_files_of_another_bucket_is_refused_before_any_call(s3) -> None:
     with (
         recorded_calls() as calls,
-        pytest.raises(AirflowFailException, match=r"bucket bio-index-data is not the bucket"),
+        pytest.raises(
+            AirflowFailException,
+            match=re.escape(
+                "bucket bio-index-data is not the bucket the bio-index serves (dig-bio-index); "
+                "no flag is set for files the bio-index does not read"
+            ),
+        ),
     ):
         mark(served_bucket="dig-bio-index").execute(make_context())
     assert calls == []
