@@ -9,6 +9,7 @@ import boto3
 import pytest
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
 from airflow_provider_bio.operators.persistence import (
@@ -522,3 +523,47 @@ def test_a_redeploy_triggers_for_real_unless_asked_for_a_dry_run():
     from airflow_provider_bio.operators.redeploy import RedeployOperator
 
     assert RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test").dry_run is False
+
+
+def test_a_dry_run_of_the_redeploy_names_the_deploy_dag_it_would_trigger():
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    operator = RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test", dry_run=True)
+    with capture_logs() as logs:
+        operator.execute(make_context())
+    assert [log["event"] for log in logs if log["event"].startswith("dry run")] == [
+        "dry run: would trigger deploy_test and wait for it"
+    ]
+
+
+def test_a_redeploy_triggers_the_deploy_dag_and_links_the_run_it_started():
+    """Outside a dry run the task hands Airflow the deploy DAG's run to start and records its link."""
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    context = make_context()
+    operator = RedeployOperator(
+        task_id="redeploy", trigger_dag_id="deploy_test", trigger_run_id="redeploy-1", wait_for_completion=True
+    )
+    with pytest.raises(DagRunTriggerException) as triggered:
+        operator.execute(context)
+    assert (triggered.value.trigger_dag_id, triggered.value.dag_run_id) == ("deploy_test", "redeploy-1")
+    assert triggered.value.wait_for_completion is True
+    assert context["ti"].xcoms == {"_link_TriggerDagRunLink": "/dags/deploy_test/runs/redeploy-1"}
+
+
+@pytest.mark.parametrize("prefix", ["/deploy/SANDBOX", "/deploy/SANDBOX/"])
+def test_flags_are_read_and_written_under_the_ssm_prefix_as_given(aws, prefix):
+    """Only a trailing slash is dropped from the prefix: a name ending in X keeps its X."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name="/deploy/SANDBOX/migrate", Value="true", Type="String")
+    ssm.put_parameter(Name="/deploy/SANDBO/migrate", Value="decoy", Type="String")
+    flags = {"task_id": "flags", "flags": {"migrate": "false"}, "ssm_prefix": prefix}
+    preview = SetDeployFlagsOperator(**flags, dry_run=True, aws_conn_id=None, region_name=REGION).execute(
+        make_context()
+    )
+    assert preview["current"] == {"migrate": "true"}
+    SetDeployFlagsOperator(**flags, aws_conn_id=None, region_name=REGION).execute(make_context())
+    assert ssm.get_parameter(Name="/deploy/SANDBOX/migrate")["Parameter"]["Value"] == "false"
+    assert ssm.get_parameter(Name="/deploy/SANDBO/migrate")["Parameter"]["Value"] == "decoy"
