@@ -46,11 +46,13 @@ def aws():
 
 
 def test_flags_go_to_ssm_parameters_when_there_is_no_deploy_table(aws):
-    SetDeployFlagsOperator(
-        task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
-    ).execute(make_context())
+    with capture_logs() as logs:
+        SetDeployFlagsOperator(
+            task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
+        ).execute(make_context())
     ssm = boto3.client("ssm", region_name=REGION)
     assert ssm.get_parameter(Name="/deploy/test/migrate")["Parameter"]["Value"] == "false"
+    assert "migrate = false" in [log["event"] for log in logs]
 
 
 def test_recreated_table_has_the_source_shape(aws):
@@ -61,14 +63,16 @@ def test_recreated_table_has_the_source_shape(aws):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         **KEYS,
     )
-    result = RecreateDynamoTableOperator(
-        task_id="recreate",
-        source_table="efcms-prod-alpha",
-        destination_table="efcms-test-alpha",
-        aws_conn_id=None,
-        region_name=REGION,
-    ).execute(make_context())
+    with capture_logs() as logs:
+        result = RecreateDynamoTableOperator(
+            task_id="recreate",
+            source_table="efcms-prod-alpha",
+            destination_table="efcms-test-alpha",
+            aws_conn_id=None,
+            region_name=REGION,
+        ).execute(make_context())
     assert result == {"created": True}
+    assert "Created efcms-test-alpha shaped like efcms-prod-alpha" in [log["event"] for log in logs]
     created = aws.describe_table(TableName="efcms-test-alpha")["Table"]
     assert table_shape(created) == table_shape(aws.describe_table(TableName="efcms-prod-alpha")["Table"])
     assert created["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"  # not recreated as provisioned 1/1
@@ -198,11 +202,16 @@ def test_persistence_reset_previews_then_deletes_and_waits(aws):
         "aws_conn_id": None,
         "region_name": REGION,
     }
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         preview = DeletePersistenceOperator(dry_run=True, **kwargs).execute(make_context())
     assert preview["tables"] == ["efcms-test-alpha"] and preview["domains"] == ["efcms-search-test"]
     assert not {c.operation for c in calls} & {"DeleteTable", "DeleteDomain"}
-    DeletePersistenceOperator(**kwargs).execute(make_context())
+    assert "dry run: would delete tables ['efcms-test-alpha'] and domains ['efcms-search-test']" in [
+        log["event"] for log in logs
+    ]
+    with capture_logs() as logs:
+        DeletePersistenceOperator(**kwargs).execute(make_context())
+    assert "Deleted tables ['efcms-test-alpha'] and domains ['efcms-search-test']" in [log["event"] for log in logs]
     assert aws.list_tables()["TableNames"] == []
     assert boto3.client("opensearch", region_name=REGION).list_domain_names()["DomainNames"] == []
 
@@ -253,11 +262,19 @@ def test_a_table_deletion_blocked_by_replication_is_tried_again(aws, monkeypatch
         }
         return http_response(400, {}), error
 
-    with client_events({"before-call.dynamodb.DeleteTable": replication_blocks_twice}), recorded_calls() as calls:
+    with (
+        client_events({"before-call.dynamodb.DeleteTable": replication_blocks_twice}),
+        recorded_calls() as calls,
+        capture_logs() as logs,
+    ):
         result = DeletePersistenceOperator(
             task_id="reset", tables=["efcms-test-alpha"], aws_conn_id=None, region_name=REGION
         ).execute(make_context())
     assert [c.operation for c in calls].count("DeleteTable") == 3 and len(refusals) == 2
+    assert [log["event"] for log in logs if log["event"].startswith("Deletion")] == [
+        "Deletion of efcms-test-alpha is blocked (Table efcms-test-alpha is being updated: replicas are being "
+        "removed); trying again"
+    ] * 2
     assert result["tables"] == ["efcms-test-alpha"]
     assert aws.list_tables()["TableNames"] == []
 
@@ -320,7 +337,10 @@ def test_nothing_is_saved_when_no_domain_is_deleted_and_a_missing_store_is_survi
     assert result == {"tables": ["efcms-test-alpha"], "domains": [], "domain_shapes": {}}
     assert store.saved == {}
     boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
-    result = _reset(domains=["efcms-search-test"]).execute({"run_id": "manual"})  # Airflow < 3.3: no store
+    with capture_logs() as logs:
+        result = _reset(domains=["efcms-search-test"]).execute({"run_id": "manual"})  # Airflow < 3.3: no store
+    warning = "No task state store (Airflow < 3.3?): a retry forgets the deleted domains' configuration"
+    assert ("warning", warning) in [(log["log_level"], log["event"]) for log in logs]
     assert result["domains"] == ["efcms-search-test"] and list(result["domain_shapes"]) == ["efcms-search-test"]
 
 
@@ -415,17 +435,18 @@ def test_recreating_an_existing_table_leaves_it_and_a_dry_run_reports_the_shape(
     aws.create_table(TableName="efcms-prod-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI)
     _table("efcms-test-alpha")
     kwargs = {"task_id": "recreate", "source_table": "efcms-prod-alpha", "aws_conn_id": None, "region_name": REGION}
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         left = RecreateDynamoTableOperator(destination_table="efcms-test-alpha", **kwargs).execute(make_context())
         preview = RecreateDynamoTableOperator(destination_table="efcms-test-beta", dry_run=True, **kwargs).execute(
             make_context()
         )
+    shape = {**KEYS, "BillingMode": "PAY_PER_REQUEST", "GlobalSecondaryIndexes": GSI}
+    assert [log["event"] for log in logs if "efcms-test-" in log["event"]] == [
+        "efcms-test-alpha exists already: left as it is",
+        f"dry run: once deleted, would create efcms-test-beta empty, shaped {shape}",
+    ]
     assert left == {"created": False}
-    assert preview == {
-        "dry_run": True,
-        "would_create": "efcms-test-beta",
-        "shape": {**KEYS, "BillingMode": "PAY_PER_REQUEST", "GlobalSecondaryIndexes": GSI},
-    }
+    assert preview == {"dry_run": True, "would_create": "efcms-test-beta", "shape": shape}
     assert "CreateTable" not in {call.operation for call in calls}
     assert aws.list_tables()["TableNames"] == ["efcms-prod-alpha", "efcms-test-alpha"]
 
@@ -509,8 +530,12 @@ def test_a_dry_run_of_the_flags_reports_their_values_now_and_writes_nothing(aws,
         region_name=REGION,
         **where,
     )
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         result = operator.execute(make_context())
+    assert [log["event"] for log in logs if log["event"].startswith("dry run")] == [
+        "dry run: would set migrate = false (now true)",
+        "dry run: would set source-table-version = 2 (now None)",
+    ]
     assert result == {
         "dry_run": True,
         "would_set": {"migrate": "false", "source-table-version": "2"},
