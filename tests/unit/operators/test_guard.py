@@ -10,6 +10,7 @@ import contextlib
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.guards import ProtectedTargetError
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
@@ -33,7 +34,8 @@ def flags(conn_id, **kwargs):
 
 def delete(conn_id, **kwargs):
     kwargs.setdefault("tables", ["efcms-test-alpha"])
-    return DeletePersistenceOperator(task_id="delete", domains=["efcms-search-test"], aws_conn_id=conn_id, **kwargs)
+    kwargs.setdefault("domains", ["efcms-search-test"])
+    return DeletePersistenceOperator(task_id="delete", aws_conn_id=conn_id, **kwargs)
 
 
 def recreate_table(conn_id, **kwargs):
@@ -49,12 +51,12 @@ def recreate_domains(conn_id, **kwargs):
 
 
 def toggle(conn_id, **kwargs):
+    kwargs.setdefault("table", "efcms-test-alpha")
     return ToggleStreamProcessorsOperator(
         task_id="streams",
         function_names=["streams_test_blue"],
         regions=[REGION, "us-east-1"],
         enabled=False,
-        table="efcms-test-alpha",
         aws_conn_id=conn_id,
         **kwargs,
     )
@@ -180,3 +182,38 @@ def test_the_glue_engine_refuses_a_writer_role_in_a_protected_account():
     )
     assert "destination_role_arn arn:aws:iam::111122223333:role/efcms-glue-copy-writer reaches" in message
     assert calls == ["GetCallerIdentity"]
+
+
+@pytest.mark.parametrize(
+    ("step", "kwargs", "touched"),
+    [
+        pytest.param(
+            delete,
+            {"tables": ["efcms-test-alpha", "efcms-test-beta"]},
+            "delete table efcms-test-alpha, efcms-test-beta, domain efcms-search-test",
+            id="every-kind-and-name",
+        ),
+        pytest.param(toggle, {"table": None}, "disable function streams_test_blue", id="a-kind-without-names-left-out"),
+        pytest.param(delete, {"tables": [], "domains": []}, "delete resources", id="nothing-named"),
+    ],
+)
+def test_a_refusal_names_what_the_step_would_touch(step, kwargs, touched):
+    message, _calls = _refused(step, expected_account=LOWER_ACCOUNT, **kwargs)
+    assert message == (
+        f"boto3's default credentials (aws_conn_id=None) reaches AWS account {MOTO_ACCOUNT}, not expected_account "
+        f"{LOWER_ACCOUNT} (the environment's account_id): refusing to {touched}; fix boto3's default credentials "
+        "(aws_conn_id=None) or the account_id"
+    )
+
+
+def test_the_log_says_which_account_each_connection_reaches(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", '{"conn_type": "aws"}')
+    with capture_logs() as logs:
+        delete(None, region_name=REGION, dry_run=True).execute(make_context())
+        flags("aws_test", region_name=REGION, dry_run=True, deploy_table=None, ssm_prefix="/deploy/test").execute(
+            make_context()
+        )
+    assert [log["event"] for log in logs if log["event"].startswith("guard")] == [
+        f"guard: connection None reaches AWS account {MOTO_ACCOUNT}",
+        f"guard: connection 'aws_test' reaches AWS account {MOTO_ACCOUNT}",
+    ]
