@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators.persistence import DeletePersistenceOperator
 from airflow_provider_bio.operators.search_domains import RecreateSearchDomainsOperator
@@ -223,3 +224,39 @@ def test_a_domain_still_processing_at_the_deadline_fails_naming_it(aws, monkeypa
         pytest.raises(TimeoutError, match=rf"search domain {DOMAIN} is not ready after 0\.0 s"),
     ):
         recreate(0.0).execute(make_context())
+
+
+def test_the_log_says_which_mapping_moved_from_which_stream_to_which(aws):
+    old, _other, new = _world()
+    moved = _mappings()[old]["UUID"]
+    with capture_logs() as logs:
+        _streams(enabled=False).execute(make_context())
+    assert f"{REGION}:streams_test_blue: mapping {moved} on {old} moved to {new}" in [log["event"] for log in logs]
+
+
+def test_an_old_mapping_that_does_not_go_fails_naming_it(aws):
+    from tests.support.botocore_events import client_events, http_response
+
+    old, _other, _new = _world()
+    stale = _mappings()[old]["UUID"]
+
+    def still_deleting(params, **_):
+        if params["url_path"].endswith(stale):
+            return http_response(200, {}), {"UUID": stale, "State": "Deleting", "EventSourceArn": old}
+        return None
+
+    operator = ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[REGION],
+        enabled=False,
+        table="efcms-test-alpha",
+        timeout_seconds=0,
+        aws_conn_id=None,
+    )
+    with (
+        client_events({"before-call.lambda.GetEventSourceMapping": still_deleting}),
+        pytest.raises(TimeoutError) as late,
+    ):
+        operator.execute(make_context())
+    assert str(late.value) == f"mapping {stale} was not deleted in 0 s"
