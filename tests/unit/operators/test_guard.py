@@ -6,6 +6,7 @@ moto answers ``sts:GetCallerIdentity`` with its default account, 123456789012: t
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pytest
 from botocore.exceptions import ClientError
@@ -217,3 +218,14 @@ def test_the_log_says_which_account_each_connection_reaches(monkeypatch):
         f"guard: connection None reaches AWS account {MOTO_ACCOUNT}",
         f"guard: connection 'aws_test' reaches AWS account {MOTO_ACCOUNT}",
     ]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_the_account_is_the_one_the_steps_own_connection_reaches(step, monkeypatch):
+    """A connection assuming a role in the lower account reaches that account, not boto3's default one."""
+    role = f"arn:aws:iam::{LOWER_ACCOUNT}:role/lower-env-admin"
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOWER", json.dumps({"conn_type": "aws", "extra": {"role_arn": role}}))
+    operator = step("aws_lower", region_name=REGION, expected_account=LOWER_ACCOUNT, dry_run=True)
+    with capture_logs() as logs, contextlib.suppress(ClientError):  # past the guard the lower account is empty
+        operator.execute(make_context())
+    assert f"guard: connection 'aws_lower' reaches AWS account {LOWER_ACCOUNT}" in [log["event"] for log in logs]
