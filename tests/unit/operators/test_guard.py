@@ -53,11 +53,11 @@ def recreate_domains(conn_id, **kwargs):
 
 def toggle(conn_id, **kwargs):
     kwargs.setdefault("table", "efcms-test-alpha")
+    kwargs.setdefault("enabled", False)
     return ToggleStreamProcessorsOperator(
         task_id="streams",
         function_names=["streams_test_blue"],
         regions=[REGION, "us-east-1"],
-        enabled=False,
         aws_conn_id=conn_id,
         **kwargs,
     )
@@ -195,6 +195,23 @@ def test_the_glue_engine_refuses_a_writer_role_in_a_protected_account():
             id="every-kind-and-name",
         ),
         pytest.param(toggle, {"table": None}, "disable function streams_test_blue", id="a-kind-without-names-left-out"),
+        pytest.param(
+            toggle,
+            {"enabled": True},
+            "enable function streams_test_blue, table efcms-test-alpha",
+            id="toggle-on-with-its-table",
+        ),
+        pytest.param(flags, {}, "set deploy flags in deploy table efcms-deploy-test", id="flags-in-a-deploy-table"),
+        pytest.param(
+            flags,
+            {"deploy_table": None, "ssm_prefix": "/deploy/test"},
+            "set deploy flags in ssm_prefix /deploy/test",
+            id="flags-under-an-ssm-prefix",
+        ),
+        pytest.param(recreate_table, {}, "recreate destination_table efcms-test-alpha", id="recreate-table"),
+        pytest.param(recreate_domains, {}, "recreate domain efcms-search-test", id="recreate-domains"),
+        pytest.param(copy, {}, "write destination_table efcms-test-alpha", id="copy"),
+        pytest.param(sync, {}, "delete sync into destination s3://efcms-test-documents/", id="sync"),
         pytest.param(delete, {"tables": [], "domains": []}, "delete resources", id="nothing-named"),
     ],
 )

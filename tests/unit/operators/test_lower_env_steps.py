@@ -592,3 +592,47 @@ def test_flags_are_read_and_written_under_the_ssm_prefix_as_given(aws, prefix):
     SetDeployFlagsOperator(**flags, aws_conn_id=None, region_name=REGION).execute(make_context())
     assert ssm.get_parameter(Name="/deploy/SANDBOX/migrate")["Parameter"]["Value"] == "false"
     assert ssm.get_parameter(Name="/deploy/SANDBO/migrate")["Parameter"]["Value"] == "decoy"
+
+
+def test_flags_go_to_the_deploy_table_a_row_each(aws):
+    aws.create_table(
+        TableName="efcms-deploy-test",
+        BillingMode="PAY_PER_REQUEST",
+        **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+    )
+    with capture_logs() as logs:
+        result = SetDeployFlagsOperator(
+            task_id="flags",
+            flags={"migrate": "false", "source-table-version": 2},
+            deploy_table="efcms-deploy-test",
+            aws_conn_id=None,
+            region_name=REGION,
+        ).execute(make_context())
+    assert result == {"migrate": "false", "source-table-version": "2"}
+    rows = sorted(aws.scan(TableName="efcms-deploy-test")["Items"], key=lambda row: row["pk"]["S"])
+    assert rows == [
+        {"pk": {"S": "migrate"}, "sk": {"S": "migrate"}, "current": {"S": "false"}},
+        {"pk": {"S": "source-table-version"}, "sk": {"S": "source-table-version"}, "current": {"S": "2"}},
+    ]
+    assert [log["event"] for log in logs if " = " in log["event"]] == ["migrate = false", "source-table-version = 2"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"flags": {}, "deploy_table": "efcms-deploy-test"}, "flags is empty: name at least one flag to set"),
+        (
+            {"flags": {"migrate": "false"}},
+            "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)",
+        ),
+        (
+            {"flags": {"migrate": "false"}, "deploy_table": "efcms-deploy-test", "ssm_prefix": "/deploy/test"},
+            "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)",
+        ),
+    ],
+)
+def test_flags_without_a_flag_or_a_single_store_are_refused_before_any_aws_call(kwargs, message):
+    with recorded_calls() as calls, pytest.raises(ValueError) as refused:
+        SetDeployFlagsOperator(task_id="flags", aws_conn_id=None, **kwargs).execute(make_context())
+    assert str(refused.value) == message
+    assert calls == []
