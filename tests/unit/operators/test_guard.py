@@ -246,3 +246,20 @@ def test_the_account_is_the_one_the_steps_own_connection_reaches(step, monkeypat
     with capture_logs() as logs, contextlib.suppress(ClientError):  # past the guard the lower account is empty
         operator.execute(make_context())
     assert f"guard: connection 'aws_lower' reaches AWS account {LOWER_ACCOUNT}" in [log["event"] for log in logs]
+
+
+def test_the_account_is_asked_with_the_steps_region_tls_verification_and_botocore_config(monkeypatch):
+    from airflow.providers.amazon.aws.hooks import base_aws
+
+    asked = []
+
+    class RecordingHook(base_aws.AwsBaseHook):
+        @property
+        def account_id(self) -> str:
+            asked.append((self.region_name, self.verify, self.config.read_timeout))
+            return super().account_id
+
+    monkeypatch.setattr(base_aws, "AwsBaseHook", RecordingHook)
+    operator = delete(None, region_name="eu-west-1", verify=False, botocore_config={"read_timeout": 9}, dry_run=True)
+    operator.execute(make_context())
+    assert asked == [("eu-west-1", False, 9)]
