@@ -5,6 +5,8 @@ Draining (StreamProcessorsDrainedSensor) has its own tests in ``tests/unit/senso
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
@@ -454,8 +456,9 @@ def test_recreating_an_existing_table_leaves_it_and_a_dry_run_reports_the_shape(
 def test_a_table_is_its_own_source_only_through_the_same_connection():
     kwargs = {"task_id": "c", "source_table": "efcms-test-a", "destination_table": "efcms-test-a"}
     for conn in ({"aws_conn_id": None}, {"aws_conn_id": "lower", "dest_aws_conn_id": "lower"}):
-        with pytest.raises(ValueError, match="destination_table is the source table"):
+        with pytest.raises(ValueError) as refused:
             RecreateDynamoTableOperator(**kwargs, **conn).execute({})
+        assert str(refused.value) == "destination_table is the source table"
 
 
 def test_the_destination_table_is_created_through_the_destination_connection(aws, monkeypatch):
@@ -636,3 +639,27 @@ def test_flags_without_a_flag_or_a_single_store_are_refused_before_any_aws_call(
         SetDeployFlagsOperator(task_id="flags", aws_conn_id=None, **kwargs).execute(make_context())
     assert str(refused.value) == message
     assert calls == []
+
+
+def test_a_table_recreated_through_one_connection_is_read_and_created_through_it(aws, monkeypatch):
+    """One connection (assuming a role in the lower account) for source and destination: both are there."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    lower = "222233334444"
+    role = {"conn_type": "aws", "extra": {"role_arn": f"arn:aws:iam::{lower}:role/lower-env-admin"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOWER", json.dumps(role))
+    lower_dynamodb = AwsBaseHook(aws_conn_id="aws_lower", client_type="dynamodb", region_name=REGION).conn
+    lower_dynamodb.create_table(
+        TableName="efcms-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI
+    )
+    result = RecreateDynamoTableOperator(
+        task_id="recreate",
+        source_table="efcms-alpha",
+        destination_table="efcms-test-alpha",
+        aws_conn_id="aws_lower",
+        expected_account=lower,
+        region_name=REGION,
+    ).execute(make_context())
+    assert result == {"created": True}
+    assert lower_dynamodb.list_tables()["TableNames"] == ["efcms-alpha", "efcms-test-alpha"]
+    assert aws.list_tables()["TableNames"] == []  # nothing in the account of boto3's default credentials

@@ -260,3 +260,26 @@ def test_an_old_mapping_that_does_not_go_fails_naming_it(aws):
     ):
         operator.execute(make_context())
     assert str(late.value) == f"mapping {stale} was not deleted in 0 s"
+
+
+def test_an_old_mapping_being_deleted_is_checked_every_2_seconds_until_it_is_gone(aws, monkeypatch):
+    from airflow_provider_bio.operators import stream_processors
+    from tests.support.botocore_events import client_events, http_response
+
+    old, _other, new = _world()
+    stale = _mappings()[old]["UUID"]
+    sleeps = []
+    monkeypatch.setattr(stream_processors.time, "sleep", sleeps.append)
+    checks = []
+
+    def deleting_at_the_first_check(params, **_):
+        if params["url_path"].endswith(stale):
+            checks.append(stale)
+            if len(checks) == 1:
+                return http_response(200, {}), {"UUID": stale, "State": "Deleting", "EventSourceArn": old}
+        return None
+
+    with client_events({"before-call.lambda.GetEventSourceMapping": deleting_at_the_first_check}):
+        _streams(enabled=False).execute(make_context())
+    assert sleeps == [2] and len(checks) == 2
+    assert old not in _mappings() and new in _mappings()
