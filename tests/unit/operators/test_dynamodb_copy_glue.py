@@ -17,6 +17,7 @@ from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
 from airflow.sdk.exceptions import TaskDeferred
 from moto import mock_aws
 from moto.moto_api import state_manager
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.jobs import dynamo_glue_copy
 from airflow_provider_bio.operators.dynamodb_copy import GLUE_RUN_KEY, DynamoGlueCopyOperator
@@ -372,24 +373,38 @@ def test_a_deferred_copy_fails_on_a_bad_event_or_bad_counts(aws, counts, event, 
         _operator(aws, deferrable=True).execute_complete(make_context(), event)
 
 
+WRITER = "destination_role_arn arn:aws:iam::222233334444:role/lower-env-writer"
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "refused"),
+    ("kwargs", "refusal"),
     [
-        pytest.param({"protected_accounts": ["222233334444"]}, True, id="role-in-a-protected-account"),
-        pytest.param({"expected_account": "123456789012"}, True, id="role-in-another-account"),
-        pytest.param({"expected_account": "123456789012", "engine": "local"}, False, id="local-engine-ignores-role"),
+        pytest.param(
+            {"protected_accounts": ["222233334444"]},
+            f"{WRITER} reaches AWS account 222233334444, which is in protected_accounts: refusing to write "
+            f"destination_table efcms-test-alpha; point {WRITER} at the lower environment's account",
+            id="role-in-a-protected-account",
+        ),
+        pytest.param(
+            {"expected_account": "123456789012"},
+            f"{WRITER} reaches AWS account 222233334444, not expected_account 123456789012 (the environment's "
+            f"account_id): refusing to write destination_table efcms-test-alpha; fix {WRITER} or the account_id",
+            id="role-in-another-account",
+        ),
+        pytest.param({"expected_account": "123456789012", "engine": "local"}, None, id="local-engine-ignores-role"),
         pytest.param(
             {"expected_account": "123456789012", "destination_role_arn": "arn:aws:iam::123456789012:role/w"},
-            False,
+            None,
             id="role-in-the-expected-account",
         ),
     ],
 )
-def test_the_account_of_the_role_the_job_writes_as_is_guarded(aws, kwargs, refused):
+def test_the_account_of_the_role_the_job_writes_as_is_guarded(aws, kwargs, refusal):
     operator = _operator(aws, **kwargs)
-    if refused:
-        with pytest.raises(ValueError, match="destination_role_arn arn:aws:iam::222233334444:role/lower-env-writer"):
+    if refusal:
+        with pytest.raises(ValueError) as refused:
             operator._guard()
+        assert str(refused.value) == refusal
     else:
         operator._guard()
 
@@ -404,3 +419,15 @@ def test_the_core_bundle_holds_the_package_init_and_every_core_module():
     assert all(name.startswith("airflow_provider_bio/core/") for name in names[1:])
     assert names[1:] == sorted(names[1:])
     assert {info.compress_type for info in bundle.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+def test_the_log_names_the_glue_run_started_and_the_counts_it_left(aws):
+    with capture_logs() as logs:
+        result = _operator(aws).execute(make_context())
+    run_id = aws["started"][0]
+    key = f"dynamo-copy/results/adhoc_airflow/{RUN_ID}/copy.json"
+    counts = json.loads(aws["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    events = [log["event"] for log in logs]
+    assert f"Started Glue run {run_id} of {JOB}" in events
+    assert f"Glue run {run_id}: {counts}" in events
+    assert result["glue_job_run_id"] == run_id
