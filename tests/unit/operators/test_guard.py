@@ -263,3 +263,16 @@ def test_the_account_is_asked_with_the_steps_region_tls_verification_and_botocor
     operator = delete(None, region_name="eu-west-1", verify=False, botocore_config={"read_timeout": 9}, dry_run=True)
     operator.execute(make_context())
     assert asked == [("eu-west-1", False, 9)]
+
+
+def test_any_operator_can_ask_the_guard_even_one_without_aws_settings():
+    """An operator with no region, TLS or botocore settings of its own is guarded with boto3's defaults."""
+    from airflow.sdk import BaseOperator
+
+    from airflow_provider_bio.operators import guard
+
+    operator = BaseOperator(task_id="custom_write")
+    account = guard.check(
+        operator, conn_id=None, action="write", resources={"table": ["efcms-test-alpha"]}, expected_account=MOTO_ACCOUNT
+    )
+    assert account == MOTO_ACCOUNT
