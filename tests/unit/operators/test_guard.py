@@ -276,3 +276,31 @@ def test_any_operator_can_ask_the_guard_even_one_without_aws_settings():
         operator, conn_id=None, action="write", resources={"table": ["efcms-test-alpha"]}, expected_account=MOTO_ACCOUNT
     )
     assert account == MOTO_ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("step", "argument", "value", "refusal"),
+    [
+        pytest.param(
+            delete,
+            "tables",
+            ["efcms-PROD-alpha"],
+            "table 'efcms-PROD-alpha' matches protected pattern '*prod*' of protected (case-insensitive): refusing "
+            "to delete it; remove the pattern from protected only if this is not production",
+            id="the-protected-argument",
+        ),
+        pytest.param(
+            copy,
+            "destination_table",
+            "EFCMS-PRODUCTION",
+            "destination_table 'EFCMS-PRODUCTION' matches protected pattern '*prod*' of protected_tables "
+            "(case-insensitive): refusing to write it; remove the pattern from protected_tables only if this is not "
+            "production",
+            id="the-protected_tables-argument",
+        ),
+    ],
+)
+def test_a_protected_name_is_refused_naming_the_argument_that_protects_it(step, argument, value, refusal):
+    message, calls = _refused(step, **{argument: value})
+    assert message == refusal
+    assert calls == []
