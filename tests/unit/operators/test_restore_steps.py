@@ -283,3 +283,57 @@ def test_an_old_mapping_being_deleted_is_checked_every_2_seconds_until_it_is_gon
         _streams(enabled=False).execute(make_context())
     assert sleeps == [2] and len(checks) == 2
     assert old not in _mappings() and new in _mappings()
+
+
+def test_mappings_on_a_table_recreated_without_its_stream_fail_by_name(aws):
+    old, _other, _new = _world()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    dynamodb.create_table(TableName="efcms-test-alpha", **{k: v for k, v in KEYS.items() if k != "StreamSpecification"})
+    stale = _mappings()[old]["UUID"]
+    with pytest.raises(RuntimeError) as failed:
+        _streams(enabled=False).execute(make_context())
+    assert str(failed.value) == (
+        f"efcms-test-alpha has no stream in {REGION}, yet mappings ['{stale}'] of streams_test_blue read an old "
+        f"stream of it: recreate the table with its stream in {REGION}, then clear this task"
+    )
+
+
+def test_mappings_on_two_old_streams_of_the_table_become_one_mapping_on_the_current_stream(aws):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    first = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    create_echo_function(None, "streams_test_blue")
+    _lambda().create_event_source_mapping(EventSourceArn=first, FunctionName="streams_test_blue", BatchSize=25)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    second = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    _lambda().create_event_source_mapping(EventSourceArn=second, FunctionName="streams_test_blue", BatchSize=25)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    current = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    with recorded_calls() as calls:
+        _streams(enabled=False).execute(make_context())
+    assert [c.operation for c in calls].count("CreateEventSourceMapping") == 1
+    assert [c.operation for c in calls].count("DeleteEventSourceMapping") == 2
+    assert set(_mappings()) == {current}
+
+
+def test_an_old_mapping_already_being_deleted_is_not_asked_to_go_again(aws):
+    """A retry finds the old mapping ``Deleting`` (asked by the try before): it waits, it does not ask again."""
+    from tests.support.botocore_events import client_events
+
+    old, _other, new = _world()
+    stale = _mappings()[old]["UUID"]
+    outside = _lambda()  # made before the hooks below: its calls are not intercepted
+
+    def deleting_since_the_last_try(parsed, **_):
+        for mapping in parsed["EventSourceMappings"]:
+            if mapping["UUID"] == stale:
+                mapping["State"] = "Deleting"
+                outside.delete_event_source_mapping(UUID=stale)  # and the deletion goes through meanwhile
+
+    with (
+        client_events({"after-call.lambda.ListEventSourceMappings": deleting_since_the_last_try}),
+        recorded_calls() as calls,
+    ):
+        _streams(enabled=False).execute(make_context())
+    assert "DeleteEventSourceMapping" not in [c.operation for c in calls]
+    assert old not in _mappings() and new in _mappings()
