@@ -138,6 +138,7 @@ def test_an_undefined_connection_is_refused_naming_it(step, dry_run):
         (copy, "destination_table", "EFCMS-PRODUCTION"),
         (recreate_domains, "domains", ["efcms-search-PROD"]),
         (flags, "deploy_table", "efcms-deploy-Prod"),
+        (toggle, "table", "efcms-PROD-alpha"),
         (sync, "destination", "s3://bucket/PROD/docs/"),
     ],
 )

@@ -593,7 +593,8 @@ def test_flags_are_read_and_written_under_the_ssm_prefix_as_given(aws, prefix):
     )
     assert preview["current"] == {"migrate": "true"}
     SetDeployFlagsOperator(**flags, aws_conn_id=None, region_name=REGION).execute(make_context())
-    assert ssm.get_parameter(Name="/deploy/SANDBOX/migrate")["Parameter"]["Value"] == "false"
+    written = ssm.get_parameter(Name="/deploy/SANDBOX/migrate")["Parameter"]
+    assert (written["Value"], written["Type"]) == ("false", "String")
     assert ssm.get_parameter(Name="/deploy/SANDBO/migrate")["Parameter"]["Value"] == "decoy"
 
 

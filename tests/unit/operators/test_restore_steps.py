@@ -337,3 +337,37 @@ def test_an_old_mapping_already_being_deleted_is_not_asked_to_go_again(aws):
         _streams(enabled=False).execute(make_context())
     assert "DeleteEventSourceMapping" not in [c.operation for c in calls]
     assert old not in _mappings() and new in _mappings()
+
+
+def test_each_region_is_checked_against_the_table_there(aws):
+    """The table's stream is looked up in each named region (here only us-east-1, not the default region)."""
+    import io
+    import zipfile
+
+    east = "us-east-1"
+    stream = boto3.client("dynamodb", region_name=east).create_table(TableName="efcms-test-alpha", **KEYS)
+    role = boto3.client("iam", region_name=east).create_role(RoleName="streams-role", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    lambdas = boto3.client("lambda", region_name=east)
+    lambdas.create_function(
+        FunctionName="streams_test_blue",
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    uuid = lambdas.create_event_source_mapping(
+        EventSourceArn=stream["TableDescription"]["LatestStreamArn"], FunctionName="streams_test_blue"
+    )["UUID"]
+    operator = ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[east],
+        enabled=False,
+        table="efcms-test-alpha",
+        aws_conn_id=None,
+    )
+    assert operator.execute(make_context()) == [f"{east}:streams_test_blue:{uuid}"]
+    assert lambdas.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
