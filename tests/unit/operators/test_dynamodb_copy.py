@@ -496,3 +496,28 @@ def test_the_log_names_each_address_left_in_the_destination(few_tables):
         "address outside @example.com left in pk=case|stale0, sk=old (note)",
         "address outside @example.com left in pk=case|stale1, sk=old (note)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"destination_table": ""}, "destination_table is empty: name the lower environment's table"),
+        (
+            {"engine": "glue", "glue_job_name": "job"},
+            "script_location: '' is not an s3://bucket[/prefix] URI (bucket names are lowercase)",
+        ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "update_job_definition": True,
+            },
+            "update_job_definition needs job_role_arn, the role the Glue job runs as",
+        ),
+    ],
+)
+def test_a_bad_argument_is_refused_with_a_message_saying_what_to_give(kwargs, message):
+    with pytest.raises(ValueError) as refused:
+        _operator(**kwargs).execute(make_context())
+    assert str(refused.value) == message
