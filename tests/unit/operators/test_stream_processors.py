@@ -154,3 +154,12 @@ def test_a_mapping_that_does_not_settle_fails_naming_it_and_the_state_awaited(ma
     with client_events({"after-call.lambda.GetEventSourceMapping": never_settles}), pytest.raises(TimeoutError) as late:
         operator.execute(make_context())
     assert str(late.value) == f"mapping {first} did not become Disabled in 0 s"
+
+
+def test_defaults_wait_10_minutes_and_protect_production():
+    operator = ToggleStreamProcessorsOperator(
+        task_id="streams", function_names=FUNCTIONS, regions=[REGION], enabled=True
+    )
+    assert operator.timeout_seconds == 600.0 and operator.table is None and operator.dry_run is False
+    assert operator.protected == ("*prod*",)
+    assert (operator.expected_account, operator.protected_accounts) == (None, ())
