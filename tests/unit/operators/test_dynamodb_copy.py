@@ -515,6 +515,15 @@ def test_the_log_names_each_address_left_in_the_destination(few_tables):
             },
             "update_job_definition needs job_role_arn, the role the Glue job runs as",
         ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "write_throughput_percent": 2,
+            },
+            "write_throughput_percent must be in (0, 1.5]",
+        ),
     ],
 )
 def test_a_bad_argument_is_refused_with_a_message_saying_what_to_give(kwargs, message):
