@@ -431,3 +431,31 @@ def test_the_log_names_the_glue_run_started_and_the_counts_it_left(aws):
     assert f"Started Glue run {run_id} of {JOB}" in events
     assert f"Glue run {run_id}: {counts}" in events
     assert result["glue_job_run_id"] == run_id
+
+
+def test_the_task_links_to_the_glue_run_it_started(aws):
+    context = make_context()
+    result = _operator(aws).execute(context)
+    assert context["ti"].xcoms["glue_job_run_details"] == {
+        "region_name": "us-west-2",
+        "aws_domain": "aws.amazon.com",
+        "job_name": JOB,
+        "job_run_id": result["glue_job_run_id"],
+    }
+
+
+def test_a_run_is_checked_every_waiter_delay_seconds_at_most_waiter_max_attempts_times(aws, monkeypatch):
+    from types import SimpleNamespace
+
+    from botocore import waiter
+    from botocore.exceptions import WaiterError
+
+    sleeps = []
+    monkeypatch.setattr(waiter, "time", SimpleNamespace(sleep=sleeps.append))
+    state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 1000})
+    try:
+        with pytest.raises(WaiterError, match="Max attempts exceeded"):
+            _operator(aws, waiter_delay=7, waiter_max_attempts=3).execute(make_context())
+    finally:
+        state_manager.unset_transition("glue::job_run")
+    assert sleeps == [7, 7]
