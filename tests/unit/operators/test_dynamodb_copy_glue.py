@@ -124,9 +124,13 @@ def test_refuses_to_start_beside_an_active_run(aws):
     state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 1000})
     try:
         _operator(aws, wait_for_completion=False).execute(make_context())  # another task's run, still going
-        with recorded_calls() as calls, pytest.raises(RuntimeError, match="already has an active run"):
+        with recorded_calls() as calls, pytest.raises(RuntimeError) as refused:
             _operator(aws).execute(make_context())
         assert "StartJobRun" not in {call.operation for call in calls}
+        assert str(refused.value) == (
+            f"Glue job {JOB} already has an active run ({aws['started'][0]}): a second copy would write the same "
+            "table; wait for it or stop it"
+        )
     finally:
         state_manager.unset_transition("glue::job_run")
 
