@@ -463,3 +463,18 @@ def test_a_run_is_checked_every_waiter_delay_seconds_at_most_waiter_max_attempts
     finally:
         state_manager.unset_transition("glue::job_run")
     assert sleeps == [7, 7]
+
+
+def test_an_existing_job_is_updated_to_the_operators_definition(aws):
+    from tests.support.botocore_events import client_events, http_response
+
+    _operator(aws).execute(make_context())
+
+    def updated(**_):  # moto has no UpdateJob
+        return http_response(200, {}), {"JobName": JOB}
+
+    with client_events({"before-call.glue.UpdateJob": updated}), recorded_calls() as calls:
+        _operator(aws, number_of_workers=4, worker_type="G.2X").execute(make_context())
+    updates = [call.params for call in calls if call.operation == "UpdateJob"]
+    assert len(updates) == 1 and updates[0]["JobName"] == JOB
+    assert (updates[0]["JobUpdate"]["WorkerType"], updates[0]["JobUpdate"]["NumberOfWorkers"]) == ("G.2X", 4)
