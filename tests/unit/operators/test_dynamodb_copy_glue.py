@@ -478,3 +478,23 @@ def test_an_existing_job_is_updated_to_the_operators_definition(aws):
     updates = [call.params for call in calls if call.operation == "UpdateJob"]
     assert len(updates) == 1 and updates[0]["JobName"] == JOB
     assert (updates[0]["JobUpdate"]["WorkerType"], updates[0]["JobUpdate"]["NumberOfWorkers"]) == ("G.2X", 4)
+
+
+def test_a_glue_copy_runs_wholly_in_the_operators_region_not_the_default_one():
+    """Job, script, secret, run and counts all in eu-west-1, while boto3's default region is us-west-2."""
+    region = "eu-west-1"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
+            dynamodb.create_table(TableName=table, **KEYS)
+        dynamodb.put_item(TableName="efcms-prod-alpha", Item={"pk": {"S": "case|1"}, "email": {"S": "a@court.gov"}})
+        role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
+        with glue_copy_job() as started:
+            result = _operator({"role": role["Role"]["Arn"]}, region_name=region).execute(make_context())
+        assert result["read"] == result["written"] == 1 and result["glue_job_run_id"] == started[0]
+        assert boto3.client("glue", region_name=region).get_job(JobName=JOB)["Job"]["Name"] == JOB
+        secret = boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
+        assert secret["Parameter"]["Type"] == "SecureString"
+        assert boto3.client("glue", region_name="us-west-2").get_jobs()["Jobs"] == []
