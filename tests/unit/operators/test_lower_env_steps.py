@@ -664,3 +664,31 @@ def test_a_table_recreated_through_one_connection_is_read_and_created_through_it
     assert result == {"created": True}
     assert lower_dynamodb.list_tables()["TableNames"] == ["efcms-alpha", "efcms-test-alpha"]
     assert aws.list_tables()["TableNames"] == []  # nothing in the account of boto3's default credentials
+
+
+def test_a_table_deletion_is_checked_every_poll_seconds_until_the_timeout(aws, monkeypatch):
+    """A table still deleting is described every 10 s, timeout_seconds // 10 + 1 times, then the task fails."""
+    from types import SimpleNamespace
+
+    from botocore import waiter
+    from botocore.exceptions import WaiterError
+
+    from tests.support.botocore_events import client_events, http_response
+
+    sleeps = []
+    monkeypatch.setattr(waiter, "time", SimpleNamespace(sleep=sleeps.append))
+    _table("efcms-test-alpha")
+    deleted = []
+
+    def deleting_for_ever(**_):
+        if not deleted:  # the existence check before the deletion
+            deleted.append(True)
+            return None
+        return http_response(200, {}), {"Table": {"TableName": "efcms-test-alpha", "TableStatus": "DELETING"}}
+
+    with (
+        client_events({"before-call.dynamodb.DescribeTable": deleting_for_ever}),
+        pytest.raises(WaiterError, match="Max attempts exceeded"),
+    ):
+        _reset(tables=["efcms-test-alpha"], timeout_seconds=25).execute(make_context())
+    assert sleeps == [10.0, 10.0]
