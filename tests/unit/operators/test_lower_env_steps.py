@@ -692,3 +692,30 @@ def test_a_table_deletion_is_checked_every_poll_seconds_until_the_timeout(aws, m
     ):
         _reset(tables=["efcms-test-alpha"], timeout_seconds=25).execute(make_context())
     assert sleeps == [10.0, 10.0]
+
+
+def test_a_domain_deletion_is_checked_every_poll_seconds_until_it_is_gone(aws, monkeypatch):
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events, http_response
+
+    sleeps = []
+    monkeypatch.setattr(persistence.time, "sleep", sleeps.append)
+    boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
+    asked = []
+
+    def deleting_once(**_):
+        asked.append("DeleteDomain")
+
+    def still_there_at_the_first_check(**_):
+        if asked and len(asked) == 1:
+            asked.append("checked")
+            return http_response(200, {}), {"DomainStatus": {"DomainName": "efcms-search-test", "Deleted": True}}
+        return None
+
+    handlers = {
+        "after-call.opensearch.DeleteDomain": deleting_once,
+        "before-call.opensearch.DescribeDomain": still_there_at_the_first_check,
+    }
+    with client_events(handlers):
+        result = _reset(domains=["efcms-search-test"]).execute(make_context())
+    assert result["domains"] == ["efcms-search-test"] and sleeps == [10.0]
