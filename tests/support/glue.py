@@ -21,15 +21,17 @@ from airflow_provider_bio.jobs import dynamo_glue_copy
 from tests.support.botocore_events import client_events
 
 
-def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0) -> dict[str, Any]:
+def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0, region: str | None = None) -> dict[str, Any]:
     """What the Glue script does for one run, on whatever endpoint boto3 reaches (moto in tests).
 
     :param lose: items read but, as a faulty run would, never written.
+    :param region: the region the job runs in (its clients' region); None for boto3's default.
     """
     parsed = dynamo_glue_copy.parse_arguments([word for pair in arguments.items() for word in pair])
     parsed["job_run_id"] = run_id
-    settings = dynamo_glue_copy.settings_from(parsed, dynamo_glue_copy.read_secret(parsed, boto3.client("ssm")))
-    dynamodb = boto3.client("dynamodb")
+    ssm = boto3.client("ssm", region_name=region)
+    settings = dynamo_glue_copy.settings_from(parsed, dynamo_glue_copy.read_secret(parsed, ssm))
+    dynamodb = boto3.client("dynamodb", region_name=region)
     read = written = emails = transformed = 0
     refused = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=parsed["source_table"]):
@@ -47,7 +49,7 @@ def run_copy_job(arguments: dict[str, str], run_id: str, lose: int = 0) -> dict[
             written += 1
     counts = dynamo_glue_copy.result_of(read, written, refused, {"transformed": transformed, "emails": emails}, parsed)
     bucket, _, key = parsed["result_s3_uri"].removeprefix("s3://").partition("/")
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(counts).encode())
+    boto3.client("s3", region_name=region).put_object(Bucket=bucket, Key=key, Body=json.dumps(counts).encode())
     return counts
 
 
@@ -59,9 +61,10 @@ def glue_copy_job(lose: int = 0) -> Iterator[list[str]]:
     """
     started: list[str] = []
 
-    def after_start(parsed: dict[str, Any], **_: Any) -> None:
+    def after_start(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         run_id = parsed["JobRunId"]
-        glue = boto3.client("glue")
+        region = context["client_region"]  # the job runs in the region of the client that started it
+        glue = boto3.client("glue", region_name=region)
         job_name = next(
             run["JobName"]
             for job in glue.get_jobs()["Jobs"]
@@ -70,7 +73,7 @@ def glue_copy_job(lose: int = 0) -> Iterator[list[str]]:
         )
         run = glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]
         started.append(run_id)
-        run_copy_job(run["Arguments"], run_id, lose)
+        run_copy_job(run["Arguments"], run_id, lose, region)
 
     with client_events({"after-call.glue.StartJobRun": after_start}):
         yield started

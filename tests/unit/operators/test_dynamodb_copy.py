@@ -408,3 +408,125 @@ def test_addresses_left_in_the_destination_are_counted_and_at_most_20_named(few_
     assert "pk=case|stale00, sk=old (note); pk=case|stale01, sk=old (note)" in message
     assert message.count("(note)") == 20
     assert message.endswith(" ...") is cut
+
+
+class _Clock:
+    """``time`` as the operator module sees it: the copy starts at 100 s and every later reading is 102 s."""
+
+    def __init__(self) -> None:
+        self.readings = iter([100.0])
+
+    def monotonic(self) -> float:
+        return next(self.readings, 102.0)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+
+def test_the_log_says_what_is_copied_and_how_far_the_copy_got(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    monkeypatch.setattr(operator_module, "time", _Clock())
+    with capture_logs() as logs:
+        _copy(scan_segments=2)
+    events = [log["event"] for log in logs]
+    assert f"Copying {SOURCE} to {DESTINATION} in 2 segments, emails obfuscated to @example.com" in events
+    # 30 items in 2 s (the clock above); each item holds three addresses, every third a fourth in its key.
+    assert [event for event in events if event.startswith("progress")] == [
+        "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
+    ]
+    assert f"post-copy check of {DESTINATION}: 0 addresses outside @example.com" in events
+
+
+def test_progress_is_logged_every_progress_every_seconds_while_the_copy_runs(few_tables, monkeypatch):
+    import time
+
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    monkeypatch.setattr(operator_module, "time", _Clock())
+
+    def slow_write(**_):
+        time.sleep(0.3)  # the copy is still going at the first look, 0.2 s in
+
+    with client_events({"before-call.dynamodb.BatchWriteItem": slow_write}), capture_logs() as logs:
+        _copy(scan_segments=1, progress_every_seconds=1)
+    progress = [log["event"] for log in logs if log["event"].startswith("progress")]
+    # One line once the clock has moved 2 s past the start (then it stands still), and the final one.
+    assert len(progress) == 2 and progress[0].startswith("progress: read ")
+    assert progress[1] == "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
+
+
+def test_the_log_names_each_item_left_out_and_why(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] == "item|1")
+
+    def refuse_item_2(params, **_):
+        """DynamoDB refuses any batch holding item|2, as it refuses one holding an item over 400 KB."""
+        requests = json.loads(params["body"])["RequestItems"][DESTINATION]
+        if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
+            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+            return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    with (
+        client_events({"before-call.dynamodb.BatchWriteItem": refuse_item_2}),
+        capture_logs() as logs,
+        pytest.raises(RuntimeError, match="2 items could not be written"),
+    ):
+        _copy(scan_segments=1)
+    assert [log["event"] for log in logs if log["log_level"] == "error"] == [
+        "not written, over 400 KB once obfuscated: pk=case|1, sk=item|1",
+        "not written, DynamoDB refused it (Item size has exceeded the maximum allowed size): pk=case|2, sk=item|2",
+    ]
+
+
+def test_the_log_names_each_address_left_in_the_destination(few_tables):
+    with few_tables.Table(DESTINATION).batch_writer() as batch:
+        for n in (1, 0):
+            batch.put_item(Item={"pk": f"case|stale{n}", "sk": "old", "note": f"p{n}@court.gov"})
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        _copy()
+    events = [log["event"] for log in logs]
+    assert f"post-copy check of {DESTINATION}: 2 addresses outside @example.com" in events
+    assert [log["event"] for log in logs if log["log_level"] == "error"] == [
+        "address outside @example.com left in pk=case|stale0, sk=old (note)",
+        "address outside @example.com left in pk=case|stale1, sk=old (note)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"destination_table": ""}, "destination_table is empty: name the lower environment's table"),
+        (
+            {"engine": "glue", "glue_job_name": "job"},
+            "script_location: '' is not an s3://bucket[/prefix] URI (bucket names are lowercase)",
+        ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "update_job_definition": True,
+            },
+            "update_job_definition needs job_role_arn, the role the Glue job runs as",
+        ),
+        (
+            {
+                "engine": "glue",
+                "glue_job_name": "job",
+                "script_location": "s3://bio-glue/p/",
+                "write_throughput_percent": 2,
+            },
+            "write_throughput_percent must be in (0, 1.5]",
+        ),
+    ],
+)
+def test_a_bad_argument_is_refused_with_a_message_saying_what_to_give(kwargs, message):
+    with pytest.raises(ValueError) as refused:
+        _operator(**kwargs).execute(make_context())
+    assert str(refused.value) == message

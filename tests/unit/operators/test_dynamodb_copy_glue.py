@@ -17,6 +17,7 @@ from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
 from airflow.sdk.exceptions import TaskDeferred
 from moto import mock_aws
 from moto.moto_api import state_manager
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.jobs import dynamo_glue_copy
 from airflow_provider_bio.operators.dynamodb_copy import GLUE_RUN_KEY, DynamoGlueCopyOperator
@@ -123,9 +124,13 @@ def test_refuses_to_start_beside_an_active_run(aws):
     state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 1000})
     try:
         _operator(aws, wait_for_completion=False).execute(make_context())  # another task's run, still going
-        with recorded_calls() as calls, pytest.raises(RuntimeError, match="already has an active run"):
+        with recorded_calls() as calls, pytest.raises(RuntimeError) as refused:
             _operator(aws).execute(make_context())
         assert "StartJobRun" not in {call.operation for call in calls}
+        assert str(refused.value) == (
+            f"Glue job {JOB} already has an active run ({aws['started'][0]}): a second copy would write the same "
+            "table; wait for it or stop it"
+        )
     finally:
         state_manager.unset_transition("glue::job_run")
 
@@ -372,24 +377,38 @@ def test_a_deferred_copy_fails_on_a_bad_event_or_bad_counts(aws, counts, event, 
         _operator(aws, deferrable=True).execute_complete(make_context(), event)
 
 
+WRITER = "destination_role_arn arn:aws:iam::222233334444:role/lower-env-writer"
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "refused"),
+    ("kwargs", "refusal"),
     [
-        pytest.param({"protected_accounts": ["222233334444"]}, True, id="role-in-a-protected-account"),
-        pytest.param({"expected_account": "123456789012"}, True, id="role-in-another-account"),
-        pytest.param({"expected_account": "123456789012", "engine": "local"}, False, id="local-engine-ignores-role"),
+        pytest.param(
+            {"protected_accounts": ["222233334444"]},
+            f"{WRITER} reaches AWS account 222233334444, which is in protected_accounts: refusing to write "
+            f"destination_table efcms-test-alpha; point {WRITER} at the lower environment's account",
+            id="role-in-a-protected-account",
+        ),
+        pytest.param(
+            {"expected_account": "123456789012"},
+            f"{WRITER} reaches AWS account 222233334444, not expected_account 123456789012 (the environment's "
+            f"account_id): refusing to write destination_table efcms-test-alpha; fix {WRITER} or the account_id",
+            id="role-in-another-account",
+        ),
+        pytest.param({"expected_account": "123456789012", "engine": "local"}, None, id="local-engine-ignores-role"),
         pytest.param(
             {"expected_account": "123456789012", "destination_role_arn": "arn:aws:iam::123456789012:role/w"},
-            False,
+            None,
             id="role-in-the-expected-account",
         ),
     ],
 )
-def test_the_account_of_the_role_the_job_writes_as_is_guarded(aws, kwargs, refused):
+def test_the_account_of_the_role_the_job_writes_as_is_guarded(aws, kwargs, refusal):
     operator = _operator(aws, **kwargs)
-    if refused:
-        with pytest.raises(ValueError, match="destination_role_arn arn:aws:iam::222233334444:role/lower-env-writer"):
+    if refusal:
+        with pytest.raises(ValueError) as refused:
             operator._guard()
+        assert str(refused.value) == refusal
     else:
         operator._guard()
 
@@ -404,3 +423,78 @@ def test_the_core_bundle_holds_the_package_init_and_every_core_module():
     assert all(name.startswith("airflow_provider_bio/core/") for name in names[1:])
     assert names[1:] == sorted(names[1:])
     assert {info.compress_type for info in bundle.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+def test_the_log_names_the_glue_run_started_and_the_counts_it_left(aws):
+    with capture_logs() as logs:
+        result = _operator(aws).execute(make_context())
+    run_id = aws["started"][0]
+    key = f"dynamo-copy/results/adhoc_airflow/{RUN_ID}/copy.json"
+    counts = json.loads(aws["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    events = [log["event"] for log in logs]
+    assert f"Started Glue run {run_id} of {JOB}" in events
+    assert f"Glue run {run_id}: {counts}" in events
+    assert result["glue_job_run_id"] == run_id
+
+
+def test_the_task_links_to_the_glue_run_it_started(aws):
+    context = make_context()
+    result = _operator(aws).execute(context)
+    assert context["ti"].xcoms["glue_job_run_details"] == {
+        "region_name": "us-west-2",
+        "aws_domain": "aws.amazon.com",
+        "job_name": JOB,
+        "job_run_id": result["glue_job_run_id"],
+    }
+
+
+def test_a_run_is_checked_every_waiter_delay_seconds_at_most_waiter_max_attempts_times(aws, monkeypatch):
+    from types import SimpleNamespace
+
+    from botocore import waiter
+    from botocore.exceptions import WaiterError
+
+    sleeps = []
+    monkeypatch.setattr(waiter, "time", SimpleNamespace(sleep=sleeps.append))
+    state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 1000})
+    try:
+        with pytest.raises(WaiterError, match="Max attempts exceeded"):
+            _operator(aws, waiter_delay=7, waiter_max_attempts=3).execute(make_context())
+    finally:
+        state_manager.unset_transition("glue::job_run")
+    assert sleeps == [7, 7]
+
+
+def test_an_existing_job_is_updated_to_the_operators_definition(aws):
+    from tests.support.botocore_events import client_events, http_response
+
+    _operator(aws).execute(make_context())
+
+    def updated(**_):  # moto has no UpdateJob
+        return http_response(200, {}), {"JobName": JOB}
+
+    with client_events({"before-call.glue.UpdateJob": updated}), recorded_calls() as calls:
+        _operator(aws, number_of_workers=4, worker_type="G.2X").execute(make_context())
+    updates = [call.params for call in calls if call.operation == "UpdateJob"]
+    assert len(updates) == 1 and updates[0]["JobName"] == JOB
+    assert (updates[0]["JobUpdate"]["WorkerType"], updates[0]["JobUpdate"]["NumberOfWorkers"]) == ("G.2X", 4)
+
+
+def test_a_glue_copy_runs_wholly_in_the_operators_region_not_the_default_one():
+    """Job, script, secret, run and counts all in eu-west-1, while boto3's default region is us-west-2."""
+    region = "eu-west-1"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
+            dynamodb.create_table(TableName=table, **KEYS)
+        dynamodb.put_item(TableName="efcms-prod-alpha", Item={"pk": {"S": "case|1"}, "email": {"S": "a@court.gov"}})
+        role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
+        with glue_copy_job() as started:
+            result = _operator({"role": role["Role"]["Arn"]}, region_name=region).execute(make_context())
+        assert result["read"] == result["written"] == 1 and result["glue_job_run_id"] == started[0]
+        assert boto3.client("glue", region_name=region).get_job(JobName=JOB)["Job"]["Name"] == JOB
+        secret = boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
+        assert secret["Parameter"]["Type"] == "SecureString"
+        assert boto3.client("glue", region_name="us-west-2").get_jobs()["Jobs"] == []

@@ -5,10 +5,13 @@ Draining (StreamProcessorsDrainedSensor) has its own tests in ``tests/unit/senso
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from airflow.sdk.execution_time.context import NEVER_EXPIRE
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators.deploy_flags import SetDeployFlagsOperator
 from airflow_provider_bio.operators.persistence import (
@@ -45,11 +48,13 @@ def aws():
 
 
 def test_flags_go_to_ssm_parameters_when_there_is_no_deploy_table(aws):
-    SetDeployFlagsOperator(
-        task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
-    ).execute(make_context())
+    with capture_logs() as logs:
+        SetDeployFlagsOperator(
+            task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
+        ).execute(make_context())
     ssm = boto3.client("ssm", region_name=REGION)
     assert ssm.get_parameter(Name="/deploy/test/migrate")["Parameter"]["Value"] == "false"
+    assert "migrate = false" in [log["event"] for log in logs]
 
 
 def test_recreated_table_has_the_source_shape(aws):
@@ -60,14 +65,16 @@ def test_recreated_table_has_the_source_shape(aws):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         **KEYS,
     )
-    result = RecreateDynamoTableOperator(
-        task_id="recreate",
-        source_table="efcms-prod-alpha",
-        destination_table="efcms-test-alpha",
-        aws_conn_id=None,
-        region_name=REGION,
-    ).execute(make_context())
+    with capture_logs() as logs:
+        result = RecreateDynamoTableOperator(
+            task_id="recreate",
+            source_table="efcms-prod-alpha",
+            destination_table="efcms-test-alpha",
+            aws_conn_id=None,
+            region_name=REGION,
+        ).execute(make_context())
     assert result == {"created": True}
+    assert "Created efcms-test-alpha shaped like efcms-prod-alpha" in [log["event"] for log in logs]
     created = aws.describe_table(TableName="efcms-test-alpha")["Table"]
     assert table_shape(created) == table_shape(aws.describe_table(TableName="efcms-prod-alpha")["Table"])
     assert created["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"  # not recreated as provisioned 1/1
@@ -197,11 +204,16 @@ def test_persistence_reset_previews_then_deletes_and_waits(aws):
         "aws_conn_id": None,
         "region_name": REGION,
     }
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         preview = DeletePersistenceOperator(dry_run=True, **kwargs).execute(make_context())
     assert preview["tables"] == ["efcms-test-alpha"] and preview["domains"] == ["efcms-search-test"]
     assert not {c.operation for c in calls} & {"DeleteTable", "DeleteDomain"}
-    DeletePersistenceOperator(**kwargs).execute(make_context())
+    assert "dry run: would delete tables ['efcms-test-alpha'] and domains ['efcms-search-test']" in [
+        log["event"] for log in logs
+    ]
+    with capture_logs() as logs:
+        DeletePersistenceOperator(**kwargs).execute(make_context())
+    assert "Deleted tables ['efcms-test-alpha'] and domains ['efcms-search-test']" in [log["event"] for log in logs]
     assert aws.list_tables()["TableNames"] == []
     assert boto3.client("opensearch", region_name=REGION).list_domain_names()["DomainNames"] == []
 
@@ -252,11 +264,19 @@ def test_a_table_deletion_blocked_by_replication_is_tried_again(aws, monkeypatch
         }
         return http_response(400, {}), error
 
-    with client_events({"before-call.dynamodb.DeleteTable": replication_blocks_twice}), recorded_calls() as calls:
+    with (
+        client_events({"before-call.dynamodb.DeleteTable": replication_blocks_twice}),
+        recorded_calls() as calls,
+        capture_logs() as logs,
+    ):
         result = DeletePersistenceOperator(
             task_id="reset", tables=["efcms-test-alpha"], aws_conn_id=None, region_name=REGION
         ).execute(make_context())
     assert [c.operation for c in calls].count("DeleteTable") == 3 and len(refusals) == 2
+    assert [log["event"] for log in logs if log["event"].startswith("Deletion")] == [
+        "Deletion of efcms-test-alpha is blocked (Table efcms-test-alpha is being updated: replicas are being "
+        "removed); trying again"
+    ] * 2
     assert result["tables"] == ["efcms-test-alpha"]
     assert aws.list_tables()["TableNames"] == []
 
@@ -319,7 +339,10 @@ def test_nothing_is_saved_when_no_domain_is_deleted_and_a_missing_store_is_survi
     assert result == {"tables": ["efcms-test-alpha"], "domains": [], "domain_shapes": {}}
     assert store.saved == {}
     boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
-    result = _reset(domains=["efcms-search-test"]).execute({"run_id": "manual"})  # Airflow < 3.3: no store
+    with capture_logs() as logs:
+        result = _reset(domains=["efcms-search-test"]).execute({"run_id": "manual"})  # Airflow < 3.3: no store
+    warning = "No task state store (Airflow < 3.3?): a retry forgets the deleted domains' configuration"
+    assert ("warning", warning) in [(log["log_level"], log["event"]) for log in logs]
     assert result["domains"] == ["efcms-search-test"] and list(result["domain_shapes"]) == ["efcms-search-test"]
 
 
@@ -414,17 +437,18 @@ def test_recreating_an_existing_table_leaves_it_and_a_dry_run_reports_the_shape(
     aws.create_table(TableName="efcms-prod-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI)
     _table("efcms-test-alpha")
     kwargs = {"task_id": "recreate", "source_table": "efcms-prod-alpha", "aws_conn_id": None, "region_name": REGION}
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         left = RecreateDynamoTableOperator(destination_table="efcms-test-alpha", **kwargs).execute(make_context())
         preview = RecreateDynamoTableOperator(destination_table="efcms-test-beta", dry_run=True, **kwargs).execute(
             make_context()
         )
+    shape = {**KEYS, "BillingMode": "PAY_PER_REQUEST", "GlobalSecondaryIndexes": GSI}
+    assert [log["event"] for log in logs if "efcms-test-" in log["event"]] == [
+        "efcms-test-alpha exists already: left as it is",
+        f"dry run: once deleted, would create efcms-test-beta empty, shaped {shape}",
+    ]
     assert left == {"created": False}
-    assert preview == {
-        "dry_run": True,
-        "would_create": "efcms-test-beta",
-        "shape": {**KEYS, "BillingMode": "PAY_PER_REQUEST", "GlobalSecondaryIndexes": GSI},
-    }
+    assert preview == {"dry_run": True, "would_create": "efcms-test-beta", "shape": shape}
     assert "CreateTable" not in {call.operation for call in calls}
     assert aws.list_tables()["TableNames"] == ["efcms-prod-alpha", "efcms-test-alpha"]
 
@@ -432,8 +456,9 @@ def test_recreating_an_existing_table_leaves_it_and_a_dry_run_reports_the_shape(
 def test_a_table_is_its_own_source_only_through_the_same_connection():
     kwargs = {"task_id": "c", "source_table": "efcms-test-a", "destination_table": "efcms-test-a"}
     for conn in ({"aws_conn_id": None}, {"aws_conn_id": "lower", "dest_aws_conn_id": "lower"}):
-        with pytest.raises(ValueError, match="destination_table is the source table"):
+        with pytest.raises(ValueError) as refused:
             RecreateDynamoTableOperator(**kwargs, **conn).execute({})
+        assert str(refused.value) == "destination_table is the source table"
 
 
 def test_the_destination_table_is_created_through_the_destination_connection(aws, monkeypatch):
@@ -508,8 +533,12 @@ def test_a_dry_run_of_the_flags_reports_their_values_now_and_writes_nothing(aws,
         region_name=REGION,
         **where,
     )
-    with recorded_calls() as calls:
+    with recorded_calls() as calls, capture_logs() as logs:
         result = operator.execute(make_context())
+    assert [log["event"] for log in logs if log["event"].startswith("dry run")] == [
+        "dry run: would set migrate = false (now true)",
+        "dry run: would set source-table-version = 2 (now None)",
+    ]
     assert result == {
         "dry_run": True,
         "would_set": {"migrate": "false", "source-table-version": "2"},
@@ -522,3 +551,171 @@ def test_a_redeploy_triggers_for_real_unless_asked_for_a_dry_run():
     from airflow_provider_bio.operators.redeploy import RedeployOperator
 
     assert RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test").dry_run is False
+
+
+def test_a_dry_run_of_the_redeploy_names_the_deploy_dag_it_would_trigger():
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    operator = RedeployOperator(task_id="redeploy", trigger_dag_id="deploy_test", dry_run=True)
+    with capture_logs() as logs:
+        operator.execute(make_context())
+    assert [log["event"] for log in logs if log["event"].startswith("dry run")] == [
+        "dry run: would trigger deploy_test and wait for it"
+    ]
+
+
+def test_a_redeploy_triggers_the_deploy_dag_and_links_the_run_it_started():
+    """Outside a dry run the task hands Airflow the deploy DAG's run to start and records its link."""
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    from airflow_provider_bio.operators.redeploy import RedeployOperator
+
+    context = make_context()
+    operator = RedeployOperator(
+        task_id="redeploy", trigger_dag_id="deploy_test", trigger_run_id="redeploy-1", wait_for_completion=True
+    )
+    with pytest.raises(DagRunTriggerException) as triggered:
+        operator.execute(context)
+    assert (triggered.value.trigger_dag_id, triggered.value.dag_run_id) == ("deploy_test", "redeploy-1")
+    assert triggered.value.wait_for_completion is True
+    assert context["ti"].xcoms == {"_link_TriggerDagRunLink": "/dags/deploy_test/runs/redeploy-1"}
+
+
+@pytest.mark.parametrize("prefix", ["/deploy/SANDBOX", "/deploy/SANDBOX/"])
+def test_flags_are_read_and_written_under_the_ssm_prefix_as_given(aws, prefix):
+    """Only a trailing slash is dropped from the prefix: a name ending in X keeps its X."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name="/deploy/SANDBOX/migrate", Value="true", Type="String")
+    ssm.put_parameter(Name="/deploy/SANDBO/migrate", Value="decoy", Type="String")
+    flags = {"task_id": "flags", "flags": {"migrate": "false"}, "ssm_prefix": prefix}
+    preview = SetDeployFlagsOperator(**flags, dry_run=True, aws_conn_id=None, region_name=REGION).execute(
+        make_context()
+    )
+    assert preview["current"] == {"migrate": "true"}
+    SetDeployFlagsOperator(**flags, aws_conn_id=None, region_name=REGION).execute(make_context())
+    written = ssm.get_parameter(Name="/deploy/SANDBOX/migrate")["Parameter"]
+    assert (written["Value"], written["Type"]) == ("false", "String")
+    assert ssm.get_parameter(Name="/deploy/SANDBO/migrate")["Parameter"]["Value"] == "decoy"
+
+
+def test_flags_go_to_the_deploy_table_a_row_each(aws):
+    aws.create_table(
+        TableName="efcms-deploy-test",
+        BillingMode="PAY_PER_REQUEST",
+        **KEYS | {"AttributeDefinitions": KEYS["AttributeDefinitions"][:2]},
+    )
+    with capture_logs() as logs:
+        result = SetDeployFlagsOperator(
+            task_id="flags",
+            flags={"migrate": "false", "source-table-version": 2},
+            deploy_table="efcms-deploy-test",
+            aws_conn_id=None,
+            region_name=REGION,
+        ).execute(make_context())
+    assert result == {"migrate": "false", "source-table-version": "2"}
+    rows = sorted(aws.scan(TableName="efcms-deploy-test")["Items"], key=lambda row: row["pk"]["S"])
+    assert rows == [
+        {"pk": {"S": "migrate"}, "sk": {"S": "migrate"}, "current": {"S": "false"}},
+        {"pk": {"S": "source-table-version"}, "sk": {"S": "source-table-version"}, "current": {"S": "2"}},
+    ]
+    assert [log["event"] for log in logs if " = " in log["event"]] == ["migrate = false", "source-table-version = 2"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"flags": {}, "deploy_table": "efcms-deploy-test"}, "flags is empty: name at least one flag to set"),
+        (
+            {"flags": {"migrate": "false"}},
+            "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)",
+        ),
+        (
+            {"flags": {"migrate": "false"}, "deploy_table": "efcms-deploy-test", "ssm_prefix": "/deploy/test"},
+            "give exactly one of deploy_table (a DynamoDB row per flag) or ssm_prefix (SSM parameters)",
+        ),
+    ],
+)
+def test_flags_without_a_flag_or_a_single_store_are_refused_before_any_aws_call(kwargs, message):
+    with recorded_calls() as calls, pytest.raises(ValueError) as refused:
+        SetDeployFlagsOperator(task_id="flags", aws_conn_id=None, **kwargs).execute(make_context())
+    assert str(refused.value) == message
+    assert calls == []
+
+
+def test_a_table_recreated_through_one_connection_is_read_and_created_through_it(aws, monkeypatch):
+    """One connection (assuming a role in the lower account) for source and destination: both are there."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    lower = "222233334444"
+    role = {"conn_type": "aws", "extra": {"role_arn": f"arn:aws:iam::{lower}:role/lower-env-admin"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOWER", json.dumps(role))
+    lower_dynamodb = AwsBaseHook(aws_conn_id="aws_lower", client_type="dynamodb", region_name=REGION).conn
+    lower_dynamodb.create_table(
+        TableName="efcms-alpha", BillingMode="PAY_PER_REQUEST", **KEYS, GlobalSecondaryIndexes=GSI
+    )
+    result = RecreateDynamoTableOperator(
+        task_id="recreate",
+        source_table="efcms-alpha",
+        destination_table="efcms-test-alpha",
+        aws_conn_id="aws_lower",
+        expected_account=lower,
+        region_name=REGION,
+    ).execute(make_context())
+    assert result == {"created": True}
+    assert lower_dynamodb.list_tables()["TableNames"] == ["efcms-alpha", "efcms-test-alpha"]
+    assert aws.list_tables()["TableNames"] == []  # nothing in the account of boto3's default credentials
+
+
+def test_a_table_deletion_is_checked_every_poll_seconds_until_the_timeout(aws, monkeypatch):
+    """A table still deleting is described every 10 s, timeout_seconds // 10 + 1 times, then the task fails."""
+    from types import SimpleNamespace
+
+    from botocore import waiter
+    from botocore.exceptions import WaiterError
+
+    from tests.support.botocore_events import client_events, http_response
+
+    sleeps = []
+    monkeypatch.setattr(waiter, "time", SimpleNamespace(sleep=sleeps.append))
+    _table("efcms-test-alpha")
+    deleted = []
+
+    def deleting_for_ever(**_):
+        if not deleted:  # the existence check before the deletion
+            deleted.append(True)
+            return None
+        return http_response(200, {}), {"Table": {"TableName": "efcms-test-alpha", "TableStatus": "DELETING"}}
+
+    with (
+        client_events({"before-call.dynamodb.DescribeTable": deleting_for_ever}),
+        pytest.raises(WaiterError, match="Max attempts exceeded"),
+    ):
+        _reset(tables=["efcms-test-alpha"], timeout_seconds=25).execute(make_context())
+    assert sleeps == [10.0, 10.0]
+
+
+def test_a_domain_deletion_is_checked_every_poll_seconds_until_it_is_gone(aws, monkeypatch):
+    from airflow_provider_bio.operators import persistence
+    from tests.support.botocore_events import client_events, http_response
+
+    sleeps = []
+    monkeypatch.setattr(persistence.time, "sleep", sleeps.append)
+    boto3.client("opensearch", region_name=REGION).create_domain(DomainName="efcms-search-test")
+    asked = []
+
+    def deleting_once(**_):
+        asked.append("DeleteDomain")
+
+    def still_there_at_the_first_check(**_):
+        if asked and len(asked) == 1:
+            asked.append("checked")
+            return http_response(200, {}), {"DomainStatus": {"DomainName": "efcms-search-test", "Deleted": True}}
+        return None
+
+    handlers = {
+        "after-call.opensearch.DeleteDomain": deleting_once,
+        "before-call.opensearch.DescribeDomain": still_there_at_the_first_check,
+    }
+    with client_events(handlers):
+        result = _reset(domains=["efcms-search-test"]).execute(make_context())
+    assert result["domains"] == ["efcms-search-test"] and sleeps == [10.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators.persistence import DeletePersistenceOperator
 from airflow_provider_bio.operators.search_domains import RecreateSearchDomainsOperator
@@ -223,3 +224,150 @@ def test_a_domain_still_processing_at_the_deadline_fails_naming_it(aws, monkeypa
         pytest.raises(TimeoutError, match=rf"search domain {DOMAIN} is not ready after 0\.0 s"),
     ):
         recreate(0.0).execute(make_context())
+
+
+def test_the_log_says_which_mapping_moved_from_which_stream_to_which(aws):
+    old, _other, new = _world()
+    moved = _mappings()[old]["UUID"]
+    with capture_logs() as logs:
+        _streams(enabled=False).execute(make_context())
+    assert f"{REGION}:streams_test_blue: mapping {moved} on {old} moved to {new}" in [log["event"] for log in logs]
+
+
+def test_an_old_mapping_that_does_not_go_fails_naming_it(aws):
+    from tests.support.botocore_events import client_events, http_response
+
+    old, _other, _new = _world()
+    stale = _mappings()[old]["UUID"]
+
+    def still_deleting(params, **_):
+        if params["url_path"].endswith(stale):
+            return http_response(200, {}), {"UUID": stale, "State": "Deleting", "EventSourceArn": old}
+        return None
+
+    operator = ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[REGION],
+        enabled=False,
+        table="efcms-test-alpha",
+        timeout_seconds=0,
+        aws_conn_id=None,
+    )
+    with (
+        client_events({"before-call.lambda.GetEventSourceMapping": still_deleting}),
+        pytest.raises(TimeoutError) as late,
+    ):
+        operator.execute(make_context())
+    assert str(late.value) == f"mapping {stale} was not deleted in 0 s"
+
+
+def test_an_old_mapping_being_deleted_is_checked_every_2_seconds_until_it_is_gone(aws, monkeypatch):
+    from airflow_provider_bio.operators import stream_processors
+    from tests.support.botocore_events import client_events, http_response
+
+    old, _other, new = _world()
+    stale = _mappings()[old]["UUID"]
+    sleeps = []
+    monkeypatch.setattr(stream_processors.time, "sleep", sleeps.append)
+    checks = []
+
+    def deleting_at_the_first_check(params, **_):
+        if params["url_path"].endswith(stale):
+            checks.append(stale)
+            if len(checks) == 1:
+                return http_response(200, {}), {"UUID": stale, "State": "Deleting", "EventSourceArn": old}
+        return None
+
+    with client_events({"before-call.lambda.GetEventSourceMapping": deleting_at_the_first_check}):
+        _streams(enabled=False).execute(make_context())
+    assert sleeps == [2] and len(checks) == 2
+    assert old not in _mappings() and new in _mappings()
+
+
+def test_mappings_on_a_table_recreated_without_its_stream_fail_by_name(aws):
+    old, _other, _new = _world()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    dynamodb.create_table(TableName="efcms-test-alpha", **{k: v for k, v in KEYS.items() if k != "StreamSpecification"})
+    stale = _mappings()[old]["UUID"]
+    with pytest.raises(RuntimeError) as failed:
+        _streams(enabled=False).execute(make_context())
+    assert str(failed.value) == (
+        f"efcms-test-alpha has no stream in {REGION}, yet mappings ['{stale}'] of streams_test_blue read an old "
+        f"stream of it: recreate the table with its stream in {REGION}, then clear this task"
+    )
+
+
+def test_mappings_on_two_old_streams_of_the_table_become_one_mapping_on_the_current_stream(aws):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    first = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    create_echo_function(None, "streams_test_blue")
+    _lambda().create_event_source_mapping(EventSourceArn=first, FunctionName="streams_test_blue", BatchSize=25)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    second = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    _lambda().create_event_source_mapping(EventSourceArn=second, FunctionName="streams_test_blue", BatchSize=25)
+    dynamodb.delete_table(TableName="efcms-test-alpha")
+    current = dynamodb.create_table(TableName="efcms-test-alpha", **KEYS)["TableDescription"]["LatestStreamArn"]
+    with recorded_calls() as calls:
+        _streams(enabled=False).execute(make_context())
+    assert [c.operation for c in calls].count("CreateEventSourceMapping") == 1
+    assert [c.operation for c in calls].count("DeleteEventSourceMapping") == 2
+    assert set(_mappings()) == {current}
+
+
+def test_an_old_mapping_already_being_deleted_is_not_asked_to_go_again(aws):
+    """A retry finds the old mapping ``Deleting`` (asked by the try before): it waits, it does not ask again."""
+    from tests.support.botocore_events import client_events
+
+    old, _other, new = _world()
+    stale = _mappings()[old]["UUID"]
+    outside = _lambda()  # made before the hooks below: its calls are not intercepted
+
+    def deleting_since_the_last_try(parsed, **_):
+        for mapping in parsed["EventSourceMappings"]:
+            if mapping["UUID"] == stale:
+                mapping["State"] = "Deleting"
+                outside.delete_event_source_mapping(UUID=stale)  # and the deletion goes through meanwhile
+
+    with (
+        client_events({"after-call.lambda.ListEventSourceMappings": deleting_since_the_last_try}),
+        recorded_calls() as calls,
+    ):
+        _streams(enabled=False).execute(make_context())
+    assert "DeleteEventSourceMapping" not in [c.operation for c in calls]
+    assert old not in _mappings() and new in _mappings()
+
+
+def test_each_region_is_checked_against_the_table_there(aws):
+    """The table's stream is looked up in each named region (here only us-east-1, not the default region)."""
+    import io
+    import zipfile
+
+    east = "us-east-1"
+    stream = boto3.client("dynamodb", region_name=east).create_table(TableName="efcms-test-alpha", **KEYS)
+    role = boto3.client("iam", region_name=east).create_role(RoleName="streams-role", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    lambdas = boto3.client("lambda", region_name=east)
+    lambdas.create_function(
+        FunctionName="streams_test_blue",
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    uuid = lambdas.create_event_source_mapping(
+        EventSourceArn=stream["TableDescription"]["LatestStreamArn"], FunctionName="streams_test_blue"
+    )["UUID"]
+    operator = ToggleStreamProcessorsOperator(
+        task_id="streams",
+        function_names=["streams_test_blue"],
+        regions=[east],
+        enabled=False,
+        table="efcms-test-alpha",
+        aws_conn_id=None,
+    )
+    assert operator.execute(make_context()) == [f"{east}:streams_test_blue:{uuid}"]
+    assert lambdas.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
