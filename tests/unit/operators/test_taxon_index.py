@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators import taxon_index
 from airflow_provider_bio.operators.taxon_index import (
@@ -314,16 +315,48 @@ def test_the_plan_hands_the_default_search_connection_and_swaps_no_alias_unless_
     assert context["ti"].xcoms["swap_aliases"] == {}
 
 
-def test_the_plan_reads_the_pairs_from_the_input_file():
-    document = {"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]}
+def _plan_from_input_file(document: dict) -> list[dict]:
+    """Plan a run whose pairs come from ``document``, stored at s3://taxon-input/runs/input.json."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-west-2")
         s3.create_bucket(Bucket="taxon-input", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
         s3.put_object(Bucket="taxon-input", Key="runs/input.json", Body=json.dumps(document).encode())
         conf = {"lambda_function_name": FUNCTION, "input_s3_uri": "s3://taxon-input/runs/input.json"}
-        chunks = _plan().execute(_run_context(conf))
+        return _plan().execute(_run_context(conf))
+
+
+def test_the_plan_reads_the_pairs_from_the_input_file():
+    chunks = _plan_from_input_file({"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]})
     assert [chunk["pairs"] for chunk in chunks] == [[[13, 1]]]
     assert chunks[0]["max_in_flight"] == 10  # the run's default concurrency 20 over 2 chunks at once, not the file's
+
+
+def test_the_plan_warns_that_the_input_files_skip_and_concurrency_are_ignored_naming_the_file():
+    with capture_logs() as logs:
+        _plan_from_input_file({"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]})
+    assert [log["event"] for log in logs if "is ignored" in str(log["event"])] == [
+        "s3://taxon-input/runs/input.json: 'skip' is ignored; confirmed pairs are remembered per chunk, "
+        "so retrying or clearing a failed chunk replaces skip arrays",
+        "s3://taxon-input/runs/input.json: 'concurrency' is ignored; the run's concurrency conf applies",
+    ]
+
+
+def test_the_plan_logs_its_pairs_chunks_and_invocations_in_flight():
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "chunk_size": 2, "concurrency": 6}
+    with capture_logs() as logs:
+        _plan().execute(_run_context(conf))
+    assert [log["event"] for log in logs if "unique pairs" in str(log["event"])] == [
+        "5 unique pairs in 3 chunks, 3 invocations in flight per chunk"
+    ]
+
+
+def test_the_plan_never_maps_more_chunks_than_airflows_max_map_length(monkeypatch):
+    """A deployment with ``[core] max_map_length`` 2 would refuse a third mapped chunk: the chunks grow instead."""
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "chunk_size": 1, "concurrency": 6}
+    chunks = _plan().execute(_run_context(conf))
+    assert [chunk["pairs"] for chunk in chunks] == [[[11, 1], [11, 2], [12, 1]], [[12, 2], [13, 1]]]
+    assert [(chunk["chunk_number"], chunk["chunk_count"]) for chunk in chunks] == [(1, 2), (2, 2)]
 
 
 def test_the_plan_of_a_bad_conf_fails_without_a_retry_naming_each_field():
@@ -414,6 +447,22 @@ def test_the_report_totals_every_chunk():
         "invocations_per_second": 0.4,
     }
     assert ti.pulls == [("plan", "return_value", None), ("index_chunk", "chunk_result", [0, 1])]
+
+
+def test_the_report_logs_the_run_totals_and_each_failed_pair():
+    failure = {"pair": [12, 2], "error_type": "ValueError", "error_message": "pipeline run 12 not found"}
+    ti = _PlanAndResults(
+        [{"pairs": [[11, 1], [11, 2]]}, {"pairs": [[12, 1], [12, 2]]}],
+        [_chunk_result(2, [], [], 100.0, 104.0), _chunk_result(1, [failure], [], 101.0, 110.0)],
+    )
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        _report(ti)
+    assert [log["event"] for log in logs if "pairs 4" in str(log["event"])] == [
+        "batch_index_taxons report\n"
+        "pairs 4 · chunks 2 · confirmed 3 · failed 1 · not attempted 0\n"
+        "wall time 10.0 s · 4 invocations · 0.4 invocations/s\n"
+        "  failed pipeline_run_id=12 background_id=2: ValueError: pipeline run 12 not found"
+    ]
 
 
 def test_the_report_fails_when_a_pair_is_unconfirmed():
