@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
 from airflow_provider_bio.operators.search_index import EnsureSearchIndexesOperator, SwapSearchAliasesOperator
+from tests.support.connections import only_connections
 from tests.support.http_recorder import recording_server
 
 FRESH = {"scored_taxon_counts": "scored_taxon_counts-v6", "pipeline_runs": "pipeline_runs-v6"}
@@ -136,25 +137,14 @@ def test_the_alias_move_is_logged_with_its_actions(search_conn):
     ]
 
 
-class _ExactConnections:
-    """A secrets backend holding connections under their exact ids, as the metadata DB and secrets managers do."""
-
-    def __init__(self, connections: dict[str, Connection]) -> None:
-        self.connections = connections
-
-    def get_connection(self, conn_id: str) -> Connection | None:
-        return self.connections.get(conn_id)
-
-
 def test_both_operators_default_to_the_connection_named_search_default_exactly(monkeypatch):
     """Connection ids are case-sensitive outside environment variables: the default is ``search_default``."""
     cluster = _cluster(set(), {})
     with recording_server(cluster) as server:
         port = int(server.url.rsplit(":", 1)[1])
-        backend = _ExactConnections(
-            {"search_default": Connection(conn_id="search_default", conn_type="http", host="127.0.0.1", port=port)}
+        only_connections(
+            monkeypatch, Connection(conn_id="search_default", conn_type="http", host="127.0.0.1", port=port)
         )
-        monkeypatch.setattr("airflow.sdk.execution_time.supervisor.ensure_secrets_backend_loaded", lambda: [backend])
         assert EnsureSearchIndexesOperator(task_id="c", indexes={"taxa-v2": {}}).execute({}) == ["taxa-v2"]
         SwapSearchAliasesOperator(task_id="s", aliases={"taxa": "taxa-v2"}).execute({})
     assert [(r.method, r.path) for r in server.requests] == [
