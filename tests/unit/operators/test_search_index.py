@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk import Connection
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.search_indexes import fresh_index_bodies
 from airflow_provider_bio.operators.search_index import EnsureSearchIndexesOperator, SwapSearchAliasesOperator
+from tests.support.connections import only_connections
 from tests.support.http_recorder import recording_server
 
 FRESH = {"scored_taxon_counts": "scored_taxon_counts-v6", "pipeline_runs": "pipeline_runs-v6"}
@@ -91,6 +94,59 @@ def test_both_operators_use_the_search_default_connection_unless_told(monkeypatc
         assert SwapSearchAliasesOperator(task_id="s", aliases={"taxa": "taxa-v2"}).execute({}) == [
             {"add": {"index": "taxa-v2", "alias": "taxa"}}
         ]
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("PUT", "/taxa-v2"),
+        ("GET", "/_alias/taxa"),
+        ("POST", "/_aliases"),
+    ]
+
+
+def _operator_logs(logs: list[dict]) -> list[str]:
+    """The log lines the operators themselves write (Airflow's own warnings left out)."""
+    return [log["event"] for log in logs if "Task Runner" not in str(log["event"])]
+
+
+def test_each_requested_index_is_logged_as_created_or_already_existing(search_conn):
+    with recording_server(_cluster({"pipeline_runs-v6"}, {})) as server:
+        operator = EnsureSearchIndexesOperator(
+            task_id="create_indexes", indexes=fresh_index_bodies(FRESH), search_conn_id=search_conn(server.url)
+        )
+        with capture_logs() as logs:
+            operator.execute({})
+    assert _operator_logs(logs) == ["created scored_taxon_counts-v6", "already exists: pipeline_runs-v6"]
+
+
+def test_nothing_requested_is_logged_as_such():
+    with capture_logs() as logs:
+        EnsureSearchIndexesOperator(task_id="c", indexes={}).execute({})
+        SwapSearchAliasesOperator(task_id="s", aliases={}).execute({})
+    assert _operator_logs(logs) == ["No fresh indexes requested", "No alias swap requested"]
+
+
+def test_the_alias_move_is_logged_with_its_actions(search_conn):
+    cluster = _cluster(set(), {"taxa": ["taxa-v1"]})
+    with recording_server(cluster) as server:
+        operator = SwapSearchAliasesOperator(
+            task_id="swap", aliases={"taxa": "taxa-v2"}, search_conn_id=search_conn(server.url)
+        )
+        with capture_logs() as logs:
+            operator.execute({})
+    assert _operator_logs(logs) == [
+        "Aliases moved: [{'remove': {'index': 'taxa-v1', 'alias': 'taxa'}}, "
+        "{'add': {'index': 'taxa-v2', 'alias': 'taxa'}}]"
+    ]
+
+
+def test_both_operators_default_to_the_connection_named_search_default_exactly(monkeypatch):
+    """Connection ids are case-sensitive outside environment variables: the default is ``search_default``."""
+    cluster = _cluster(set(), {})
+    with recording_server(cluster) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        only_connections(
+            monkeypatch, Connection(conn_id="search_default", conn_type="http", host="127.0.0.1", port=port)
+        )
+        assert EnsureSearchIndexesOperator(task_id="c", indexes={"taxa-v2": {}}).execute({}) == ["taxa-v2"]
+        SwapSearchAliasesOperator(task_id="s", aliases={"taxa": "taxa-v2"}).execute({})
     assert [(r.method, r.path) for r in server.requests] == [
         ("PUT", "/taxa-v2"),
         ("GET", "/_alias/taxa"),

@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.operators import taxon_index
 from airflow_provider_bio.operators.taxon_index import (
@@ -19,7 +20,7 @@ from airflow_provider_bio.operators.taxon_index import (
 )
 from scripts.local_aws import create_echo_function
 from tests.support.airflow_context import FakeTaskStateStore, make_context
-from tests.support.botocore_events import FakeLambdaFaults, function_error, recorded_calls, throttled
+from tests.support.botocore_events import FakeLambdaFaults, function_error, http_response, recorded_calls, throttled
 from tests.support.http_recorder import recording_server
 from tests.support.search_cluster import FakeCluster
 
@@ -314,16 +315,48 @@ def test_the_plan_hands_the_default_search_connection_and_swaps_no_alias_unless_
     assert context["ti"].xcoms["swap_aliases"] == {}
 
 
-def test_the_plan_reads_the_pairs_from_the_input_file():
-    document = {"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]}
+def _plan_from_input_file(document: dict) -> list[dict]:
+    """Plan a run whose pairs come from ``document``, stored at s3://taxon-input/runs/input.json."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-west-2")
         s3.create_bucket(Bucket="taxon-input", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
         s3.put_object(Bucket="taxon-input", Key="runs/input.json", Body=json.dumps(document).encode())
         conf = {"lambda_function_name": FUNCTION, "input_s3_uri": "s3://taxon-input/runs/input.json"}
-        chunks = _plan().execute(_run_context(conf))
+        return _plan().execute(_run_context(conf))
+
+
+def test_the_plan_reads_the_pairs_from_the_input_file():
+    chunks = _plan_from_input_file({"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]})
     assert [chunk["pairs"] for chunk in chunks] == [[[13, 1]]]
     assert chunks[0]["max_in_flight"] == 10  # the run's default concurrency 20 over 2 chunks at once, not the file's
+
+
+def test_the_plan_warns_that_the_input_files_skip_and_concurrency_are_ignored_naming_the_file():
+    with capture_logs() as logs:
+        _plan_from_input_file({"job_params": JOB_PARAMS[1:], "concurrency": 50, "skip": [0]})
+    assert [log["event"] for log in logs if "is ignored" in str(log["event"])] == [
+        "s3://taxon-input/runs/input.json: 'skip' is ignored; confirmed pairs are remembered per chunk, "
+        "so retrying or clearing a failed chunk replaces skip arrays",
+        "s3://taxon-input/runs/input.json: 'concurrency' is ignored; the run's concurrency conf applies",
+    ]
+
+
+def test_the_plan_logs_its_pairs_chunks_and_invocations_in_flight():
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "chunk_size": 2, "concurrency": 6}
+    with capture_logs() as logs:
+        _plan().execute(_run_context(conf))
+    assert [log["event"] for log in logs if "unique pairs" in str(log["event"])] == [
+        "5 unique pairs in 3 chunks, 3 invocations in flight per chunk"
+    ]
+
+
+def test_the_plan_never_maps_more_chunks_than_airflows_max_map_length(monkeypatch):
+    """A deployment with ``[core] max_map_length`` 2 would refuse a third mapped chunk: the chunks grow instead."""
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
+    conf = {"lambda_function_name": FUNCTION, "job_params": JOB_PARAMS, "chunk_size": 1, "concurrency": 6}
+    chunks = _plan().execute(_run_context(conf))
+    assert [chunk["pairs"] for chunk in chunks] == [[[11, 1], [11, 2], [12, 1]], [[12, 2], [13, 1]]]
+    assert [(chunk["chunk_number"], chunk["chunk_count"]) for chunk in chunks] == [(1, 2), (2, 2)]
 
 
 def test_the_plan_of_a_bad_conf_fails_without_a_retry_naming_each_field():
@@ -416,6 +449,22 @@ def test_the_report_totals_every_chunk():
     assert ti.pulls == [("plan", "return_value", None), ("index_chunk", "chunk_result", [0, 1])]
 
 
+def test_the_report_logs_the_run_totals_and_each_failed_pair():
+    failure = {"pair": [12, 2], "error_type": "ValueError", "error_message": "pipeline run 12 not found"}
+    ti = _PlanAndResults(
+        [{"pairs": [[11, 1], [11, 2]]}, {"pairs": [[12, 1], [12, 2]]}],
+        [_chunk_result(2, [], [], 100.0, 104.0), _chunk_result(1, [failure], [], 101.0, 110.0)],
+    )
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        _report(ti)
+    assert [log["event"] for log in logs if "pairs 4" in str(log["event"])] == [
+        "batch_index_taxons report\n"
+        "pairs 4 · chunks 2 · confirmed 3 · failed 1 · not attempted 0\n"
+        "wall time 10.0 s · 4 invocations · 0.4 invocations/s\n"
+        "  failed pipeline_run_id=12 background_id=2: ValueError: pipeline run 12 not found"
+    ]
+
+
 def test_the_report_fails_when_a_pair_is_unconfirmed():
     failure = {"pair": [12, 2], "error_type": "ValueError", "error_message": "x"}
     ti = _PlanAndResults(
@@ -444,3 +493,174 @@ def test_the_report_runs_whatever_the_chunks_did_unless_told_otherwise():
         task_id="report2", plan_task_id="plan", chunk_task_id="index_chunk", trigger_rule="all_success"
     )
     assert (default.trigger_rule, told.trigger_rule) == ("all_done", "all_success")
+
+
+# What a chunk reports, logs and sends
+
+
+def _chunk_events(logs: list[dict]) -> list[str]:
+    """What the chunk logged (Airflow's and boto3's own lines left out)."""
+    noise = ("outside of the Task Runner", "No connection ID provided", "Found credentials")
+    return [str(log["event"]) for log in logs if not any(part in str(log["event"]) for part in noise)]
+
+
+def test_a_chunks_result_and_log_lines_name_the_chunk_its_counts_and_each_failed_pair(lambda_function, monkeypatch):
+    wall = iter([100.0, 160.5])
+    monkeypatch.setattr(taxon_index, "time", SimpleNamespace(time=lambda: next(wall), monotonic=lambda: 0.0))
+    faults = FakeLambdaFaults(scripts={(12, 1): [function_error("ValueError", "pipeline run 12 not found")]})
+    context = make_context()
+    with faults.active(), capture_logs() as logs, pytest.raises(RuntimeError):
+        _operator(max_in_flight=1, chunk_number=2, chunk_count=3).execute(context)
+    assert context["ti"].xcoms["chunk_result"] == {
+        "chunk": 2,
+        "pairs": 6,
+        "confirmed": 5,
+        "invocations": 6,
+        "failed": [{"pair": [12, 1], "error_type": "ValueError", "error_message": "pipeline run 12 not found"}],
+        "unattempted": [],
+        "started_at": 100.0,
+        "finished_at": 160.5,
+    }
+    assert _chunk_events(logs) == [
+        "chunk 2/3: 6 pairs, 0 confirmed by earlier tries, 6 to invoke with 1 in flight",
+        "pair (12, 1) failed: ValueError: pipeline run 12 not found",
+        "chunk 2/3: 5/6 confirmed, 6 invocations",
+    ]
+    assert context["ti"].xcoms["bio_lambda_function"] == {
+        "region_name": "us-west-2",
+        "aws_domain": "aws.amazon.com",
+        "function_name": FUNCTION,
+    }
+
+
+def test_after_max_consecutive_failures_the_chunk_stops_and_names_the_pairs_not_invoked(lambda_function):
+    broken = {tuple(pair): [function_error("OperationalError", "MySQL down")] for pair in PAIRS}
+    context = make_context()
+    with (
+        FakeLambdaFaults(scripts=broken).active() as faults,
+        capture_logs() as logs,
+        pytest.raises(RuntimeError) as raised,
+    ):
+        _operator(max_in_flight=1, max_consecutive_failures=2).execute(context)
+    assert sum(faults.invocations.values()) == 2
+    assert context["ti"].xcoms["chunk_result"]["unattempted"] == [[12, 1], [12, 2], [13, 1], [13, 2]]
+    assert [event for event in _chunk_events(logs) if "in a row" in event] == [
+        "2 failures in a row: invoking no more pairs in this try"
+    ]
+    assert str(raised.value) == (
+        "chunk 1/1: 6 of 6 pairs unconfirmed; retry or clear this chunk to invoke only those:\n"
+        "[11, 1] OperationalError: MySQL down\n"
+        "[11, 2] OperationalError: MySQL down\n"
+        "[12, 1] not invoked (stopped after failures in a row)\n"
+        "[12, 2] not invoked (stopped after failures in a row)\n"
+        "[13, 1] not invoked (stopped after failures in a row)\n"
+        "[13, 2] not invoked (stopped after failures in a row)"
+    )
+
+
+def test_a_success_between_failures_resets_the_count_of_failures_in_a_row(lambda_function):
+    scripts = {(11, 1): [function_error("KeyError", "x")], (12, 1): [function_error("KeyError", "y")]}
+    with FakeLambdaFaults(scripts=scripts).active() as faults, pytest.raises(RuntimeError, match="2 of 6"):
+        _operator(max_in_flight=1, max_consecutive_failures=2).execute(make_context())
+    assert sum(faults.invocations.values()) == 6
+
+
+def test_each_pair_is_a_request_response_invocation_carrying_both_index_names(lambda_function):
+    indexes = {
+        "scored_taxon_counts_index_name": "scored_taxon_counts-v6",
+        "pipeline_runs_index_name": "pipeline_runs-v6",
+    }
+    with FakeLambdaFaults().active() as faults, recorded_calls() as calls:
+        _operator(pairs=[[11, 1]], **indexes).execute(make_context())
+    assert faults.payloads == [{"pipeline_run_id": 11, "background_id": 1, **indexes}]
+    assert [(c.params["FunctionName"], c.params["InvocationType"]) for c in calls if c.operation == "Invoke"] == [
+        (FUNCTION, "RequestResponse")
+    ]
+
+
+def test_an_aws_error_is_recorded_with_its_code_and_message(lambda_function):
+    missing = http_response(
+        404,
+        {"Type": "User", "Message": f"Function not found: {FUNCTION}"},
+        {"x-amzn-ErrorType": "ResourceNotFoundException"},
+    )
+    context = make_context()
+    with FakeLambdaFaults(scripts={(11, 1): [missing]}).active(), pytest.raises(RuntimeError):
+        _operator(pairs=[[11, 1]]).execute(context)
+    assert context["ti"].xcoms["chunk_result"]["failed"] == [
+        {"pair": [11, 1], "error_type": "ResourceNotFoundException", "error_message": f"Function not found: {FUNCTION}"}
+    ]
+
+
+def test_an_unreachable_lambda_is_recorded_with_the_connection_error(lambda_function):
+    unreachable = [EndpointConnectionError(endpoint_url="http://lambda.local/") for _ in range(6)]
+    context = make_context()
+    with FakeLambdaFaults(scripts={(11, 1): unreachable}).active(), pytest.raises(RuntimeError):
+        _operator(pairs=[[11, 1]]).execute(context)
+    assert context["ti"].xcoms["chunk_result"]["failed"] == [
+        {
+            "pair": [11, 1],
+            "error_type": "EndpointConnectionError",
+            "error_message": 'Could not connect to the endpoint URL: "http://lambda.local/"',
+        }
+    ]
+
+
+def test_transport_errors_are_reinvoked_after_doubling_waits_capped_at_30_seconds(lambda_function, monkeypatch):
+    monkeypatch.setattr(taxon_index, "TRANSPORT_BACKOFF_SECONDS", 2.0)
+    waits = []
+    monkeypatch.setattr("tenacity.nap.time.sleep", waits.append)
+    transport = [function_error("TransportError", "ConnectionTimeout") for _ in range(5)]
+    with FakeLambdaFaults(scripts={(11, 1): transport}).active() as faults:
+        result = _operator(pairs=[[11, 1]], transport_error_tries=6).execute(make_context())
+    assert (result["confirmed"], result["invocations"], faults.invocations[(11, 1)]) == (1, 6, 6)
+    assert waits == [2.0, 4.0, 8.0, 16.0, 30.0]
+
+
+def test_a_pair_still_answering_transport_errors_fails_after_transport_error_tries(lambda_function):
+    transport = [function_error("TransportError", "ConnectionTimeout") for _ in range(3)]
+    context = make_context()
+    with FakeLambdaFaults(scripts={(11, 1): transport}).active() as faults, pytest.raises(RuntimeError):
+        _operator(pairs=[[11, 1]], transport_error_tries=2).execute(context)
+    assert faults.invocations[(11, 1)] == 2
+    result = context["ti"].xcoms["chunk_result"]
+    assert (result["invocations"], result["failed"]) == (
+        2,
+        [{"pair": [11, 1], "error_type": "TransportError", "error_message": "ConnectionTimeout"}],
+    )
+
+
+def test_progress_is_saved_once_a_second_has_passed_not_after_every_pair(lambda_function, monkeypatch):
+    """The clock reads 0 when the chunk starts invoking, then 1.0 s for good: one save on time, one at the end."""
+    readings = iter([0.0])
+    monkeypatch.setattr(taxon_index, "time", SimpleNamespace(time=lambda: 0.0, monotonic=lambda: next(readings, 1.0)))
+    store = FakeTaskStateStore()
+    saves = []
+    original_set = store.set
+    monkeypatch.setattr(store, "set", lambda key, value, **kw: saves.append(key) or original_set(key, value, **kw))
+    with FakeLambdaFaults().active():
+        _operator(max_in_flight=1).execute(make_context(store))
+    assert saves == [PROGRESS_KEY, PROGRESS_KEY]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param(
+            {"pairs": [[1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0]]},
+            "pairs must be [pipeline_run_id, background_id] positive integers; bad: "
+            "[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]",
+            id="pairs",
+        ),
+        pytest.param(
+            {"lambda_function_name": ""},
+            "lambda_function_name is empty: name the taxon-indexing Lambda",
+            id="lambda_function_name",
+        ),
+        pytest.param({"max_in_flight": 0}, "max_in_flight must be at least 1, got 0", id="max_in_flight"),
+    ],
+)
+def test_bad_chunk_arguments_are_refused_in_so_many_words(kwargs, message):
+    with pytest.raises(ValueError) as raised:
+        _operator(**kwargs).execute(make_context())
+    assert str(raised.value) == message
