@@ -134,7 +134,7 @@ class PlanBioIndexChunksOperator(AwsLateHookOperator):
                     if item["Key"].endswith(suffix) and index.owns(item["Key"]):
                         files.append((index.name, item["Key"].removesuffix(".gz"), int(item["Size"])))
                         found += 1
-            left_out = f" (leaving out {', '.join(index.exclude)}: other indexes')" if index.exclude else ""
+            left_out = f" (leaving out {', '.join(index.exclude)}: indexes of their own)" if index.exclude else ""
             self.log.info(
                 "%s: %d %s files under s3://%s/%s%s", index.name, found, suffix, conf.bucket, index.prefix, left_out
             )

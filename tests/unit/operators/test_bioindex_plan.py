@@ -149,7 +149,7 @@ def test_the_plan_logs_the_nested_indexes_it_leaves_out(s3) -> None:
     assert (
         "info",
         "genes: 1 .json files under s3://bio-index-data/genes/ "
-        "(leaving out genes/cell/, genes/tissue/: other indexes')",
+        "(leaving out genes/cell/, genes/tissue/: indexes of their own)",
     ) in said(logs)
 
 
