@@ -509,8 +509,12 @@ def test_a_chunks_result_and_log_lines_name_the_chunk_its_counts_and_each_failed
     monkeypatch.setattr(taxon_index, "time", SimpleNamespace(time=lambda: next(wall), monotonic=lambda: 0.0))
     faults = FakeLambdaFaults(scripts={(12, 1): [function_error("ValueError", "pipeline run 12 not found")]})
     context = make_context()
-    with faults.active(), capture_logs() as logs, pytest.raises(RuntimeError):
+    with faults.active(), capture_logs() as logs, pytest.raises(RuntimeError) as raised:
         _operator(max_in_flight=1, chunk_number=2, chunk_count=3).execute(context)
+    assert str(raised.value) == (
+        "chunk 2/3: 1 of 6 pairs unconfirmed; retry or clear this chunk to invoke only those:\n"
+        "[12, 1] ValueError: pipeline run 12 not found"
+    )
     assert context["ti"].xcoms["chunk_result"] == {
         "chunk": 2,
         "pairs": 6,
