@@ -337,14 +337,15 @@ class S3SyncOperator(AwsLateHookOperator):
         last_progress = started = time.monotonic()
         for unit, future in bounded_map(do, work(), self.max_in_flight):
             error = future.exception()
+            said = f"{type(error).__name__}: {error}"
             if unit[0].action == COPY:
                 size = unit[0].obj.size
                 if error:
-                    result.fail(unit[0].key, COPY, f"{type(error).__name__}: {error}", size)
+                    result.fail(unit[0].key, COPY, said, size)
                 else:
                     result.copied.add(size)
             else:
-                failed = {step.key: str(error) for step in unit} if error else future.result()
+                failed = dict.fromkeys((step.key for step in unit), said) if error else future.result()
                 for step in unit:
                     if step.key in failed:
                         result.fail(step.key, DELETE, failed[step.key], step.obj.size)

@@ -333,3 +333,44 @@ def test_the_s3_client_has_a_connection_per_object_in_flight_and_retries_slowdow
     """One HTTP connection per object in flight plus 8 for the parts of a large copy; standard retries."""
     config = _operator(max_in_flight=4, botocore_config=botocore_config).hook.conn.meta.config
     assert (config.max_pool_connections, {k: v for k, v in config.retries.items() if k == "mode"}) == expected
+
+
+def test_a_refused_delete_batch_fails_each_of_its_keys_and_deletes_nothing(s3, monkeypatch):
+    """A DeleteObjects call refused as a whole (403): every key of the batch is a failure, with the error."""
+    results = []
+    original_run = S3SyncOperator._run
+    monkeypatch.setattr(
+        S3SyncOperator, "_run", lambda self, *a, **k: results.append(original_run(self, *a, **k)) or results[-1]
+    )
+    s3.put_object(Bucket=DST, Key="stale-a", Body=b"abc")
+    s3.put_object(Bucket=DST, Key="stale-b", Body=b"abcd")
+
+    def deny(**_: Any) -> Any:
+        error = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return http_response(403, {}), error
+
+    with (
+        client_events({"before-call.s3.DeleteObjects": deny}),
+        capture_logs() as logs,
+        pytest.raises(RuntimeError, match=r"^2 objects failed .*\['stale-a', 'stale-b'\]$"),
+    ):
+        _sync(delete=True, max_delete_fraction=1, allow_empty_source=True)
+    (result,) = results
+    denied = "AccessDenied: An error occurred (AccessDenied) when calling the DeleteObjects operation: no"
+    assert (result.deleted.objects, result.failed.objects, result.failed.bytes) == (0, 2, 7)
+    assert result.errors == [
+        {"key": "stale-a", "action": "delete", "error": denied},
+        {"key": "stale-b", "action": "delete", "error": denied},
+    ]
+    assert [log for log in _operator_events(logs) if "failed:" in log] == [
+        f"delete stale-a failed: {denied}",
+        f"delete stale-b failed: {denied}",
+    ]
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=DST)["Contents"]) == ["stale-a", "stale-b"]
+
+
+def test_the_results_seconds_are_rounded_to_the_millisecond(s3, monkeypatch):
+    s3.put_object(Bucket=SRC, Key="new.txt", Body=b"n")
+    s3.put_object(Bucket=DST, Key="stale.txt", Body=b"s")
+    _clock(monkeypatch, 0.0312345)  # as in the test above, the sync lasts four clock steps: 0.124938 s
+    assert _sync(delete=True, max_delete_fraction=1)["seconds"] == 0.125
