@@ -530,3 +530,27 @@ def test_a_bad_argument_is_refused_with_a_message_saying_what_to_give(kwargs, me
     with pytest.raises(ValueError) as refused:
         _operator(**kwargs).execute(make_context())
     assert str(refused.value) == message
+
+
+def test_items_are_written_in_batches_of_25(few_tables):
+    with recorded_calls() as calls:
+        _copy(scan_segments=1)
+    batches = [call.params["RequestItems"][DESTINATION] for call in calls if call.operation == "BatchWriteItem"]
+    assert [len(batch) for batch in batches] == [25, 5]
+
+
+def test_a_copy_into_another_account_writes_and_checks_through_the_destination_connection(few_tables, monkeypatch):
+    """Read with aws_conn_id, write and check with dest_aws_conn_id (a role in the lower account)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    lower = "222233334444"
+    role = {"conn_type": "aws", "extra": {"role_arn": f"arn:aws:iam::{lower}:role/lower-env-writer"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LOWER_ENV", json.dumps(role))
+    lower_dynamodb = AwsBaseHook(aws_conn_id="lower_env", client_type="dynamodb", region_name="us-west-2").conn
+    _create(lower_dynamodb, DESTINATION)
+    # An address in the source account's table of that name: the post-copy check must not read it.
+    few_tables.Table(DESTINATION).put_item(Item={"pk": "case|stale", "sk": "old", "note": "p@court.gov"})
+    result = _copy(dest_aws_conn_id="lower_env", expected_account=lower, region_name="us-west-2")
+    assert (result["read"], result["written"], result["addresses_outside_domain"]) == (30, 30, 0)
+    assert lower_dynamodb.scan(TableName=DESTINATION, Select="COUNT")["Count"] == 30
+    assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 1  # the source account's, untouched
