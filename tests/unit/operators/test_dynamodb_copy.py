@@ -554,3 +554,41 @@ def test_a_copy_into_another_account_writes_and_checks_through_the_destination_c
     assert (result["read"], result["written"], result["addresses_outside_domain"]) == (30, 30, 0)
     assert lower_dynamodb.scan(TableName=DESTINATION, Select="COUNT")["Count"] == 30
     assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 1  # the source account's, untouched
+
+
+def test_a_progress_line_counts_what_is_copied_so_far_over_the_time_since_the_start(few_tables, monkeypatch):
+    """A line once progress_every_seconds have passed (the clock reads exactly that), counting the
+    pages done: here the first page of 10 items, the second held back until the line is logged."""
+    import functools
+    import threading
+    import time
+
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    page_held, release = threading.Event(), threading.Event()
+
+    class Clock(_Clock):
+        sleeps = 0
+
+        def sleep(self, seconds: float) -> None:
+            self.sleeps += 1
+            if self.sleeps == 1:
+                assert page_held.wait(10)  # the first page is counted once the second is asked for
+            else:
+                release.set()
+                time.sleep(0.01)
+
+    def hold_the_second_page(params, **_):
+        if "ExclusiveStartKey" in json.loads(params["body"]) and not release.is_set():
+            page_held.set()
+            assert release.wait(10)
+
+    scan = dynamodb_copy.DynamoCopyHook.scan_segment
+    monkeypatch.setattr(dynamodb_copy.DynamoCopyHook, "scan_segment", functools.partialmethod(scan, page_size=10))
+    monkeypatch.setattr(operator_module, "time", Clock())
+    with client_events({"before-call.dynamodb.Scan": hold_the_second_page}), capture_logs() as logs:
+        _copy(scan_segments=1, progress_every_seconds=2)
+    progress = [log["event"] for log in logs if log["event"].startswith("progress")]
+    assert len(progress) == 2
+    assert progress[0].startswith("progress: read 10, written 10 (5 items/s), 10 items transformed, ")
+    assert progress[1] == "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
