@@ -568,9 +568,13 @@ def test_a_progress_line_counts_what_is_copied_so_far_over_the_time_since_the_st
     page_held, release = threading.Event(), threading.Event()
 
     class Clock(_Clock):
-        sleeps = 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.sleeps = 0
+            self.asked: list[float] = []
 
         def sleep(self, seconds: float) -> None:
+            self.asked.append(seconds)
             self.sleeps += 1
             if self.sleeps == 1:
                 assert page_held.wait(10)  # the first page is counted once the second is asked for
@@ -585,10 +589,69 @@ def test_a_progress_line_counts_what_is_copied_so_far_over_the_time_since_the_st
 
     scan = dynamodb_copy.DynamoCopyHook.scan_segment
     monkeypatch.setattr(dynamodb_copy.DynamoCopyHook, "scan_segment", functools.partialmethod(scan, page_size=10))
-    monkeypatch.setattr(operator_module, "time", Clock())
+    clock = Clock()
+    monkeypatch.setattr(operator_module, "time", clock)
     with client_events({"before-call.dynamodb.Scan": hold_the_second_page}), capture_logs() as logs:
         _copy(scan_segments=1, progress_every_seconds=2)
     progress = [log["event"] for log in logs if log["event"].startswith("progress")]
+    assert len(clock.asked) >= 2 and set(clock.asked) == {0.2}  # the copy is looked at every 0.2 s
     assert len(progress) == 2
     assert progress[0].startswith("progress: read 10, written 10 (5 items/s), 10 items transformed, ")
     assert progress[1] == "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
+
+
+def test_pages_whose_every_item_is_too_large_send_no_batch_and_are_all_counted(few_tables, monkeypatch):
+    """Three pages of 10 items, none writable: no empty BatchWriteItem; all 30 counted, not the last page's 10."""
+    import functools
+
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    scan = dynamodb_copy.DynamoCopyHook.scan_segment
+    monkeypatch.setattr(dynamodb_copy.DynamoCopyHook, "scan_segment", functools.partialmethod(scan, page_size=10))
+    monkeypatch.setattr(operator_module, "too_large", lambda item: True)
+    with recorded_calls() as calls, pytest.raises(RuntimeError) as failed:
+        _copy(scan_segments=1)
+    assert str(failed.value).startswith("30 items could not be written, over DynamoDB's 400 KB")
+    assert "BatchWriteItem" not in {call.operation for call in calls}
+
+
+def test_the_log_names_the_item_dynamodb_refused_after_others_left_out(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] in {"item|1", "item|4"})
+
+    def refuse_item_2(params, **_):
+        requests = json.loads(params["body"])["RequestItems"][DESTINATION]
+        if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
+            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+            return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    with (
+        client_events({"before-call.dynamodb.BatchWriteItem": refuse_item_2}),
+        capture_logs() as logs,
+        pytest.raises(RuntimeError, match="3 items could not be written"),
+    ):
+        _copy(scan_segments=1)
+    assert sorted(log["event"] for log in logs if log["log_level"] == "error") == [
+        "not written, DynamoDB refused it (Item size has exceeded the maximum allowed size): pk=case|2, sk=item|2",
+        "not written, over 400 KB once obfuscated: pk=case|1, sk=item|1",
+        "not written, over 400 KB once obfuscated: pk=case|4, sk=item|4",
+    ]
+
+
+def test_the_rate_of_a_copy_shorter_than_a_second(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    class HalfSecondClock(_Clock):
+        """The copy starts at 100 s and every later reading is 100.5 s."""
+
+        def monotonic(self) -> float:
+            return next(self.readings, 100.5)
+
+    monkeypatch.setattr(operator_module, "time", HalfSecondClock())
+    with capture_logs() as logs:
+        _copy(scan_segments=1)
+    assert [log["event"] for log in logs if log["event"].startswith("progress")] == [
+        "progress: read 30, written 30 (60 items/s), 30 items transformed, 100 emails obfuscated"
+    ]
