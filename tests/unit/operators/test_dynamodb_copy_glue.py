@@ -498,3 +498,13 @@ def test_a_glue_copy_runs_wholly_in_the_operators_region_not_the_default_one():
         secret = boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
         assert secret["Parameter"]["Type"] == "SecureString"
         assert boto3.client("glue", region_name="us-west-2").get_jobs()["Jobs"] == []
+
+
+def test_the_core_bundle_is_built_whatever_the_working_directory(tmp_path, monkeypatch):
+    from airflow_provider_bio.operators.dynamodb_copy import core_bundle
+
+    monkeypatch.chdir(tmp_path)  # a worker's working directory is not the repository
+    bundle = zipfile.ZipFile(io.BytesIO(core_bundle()))
+    package = REPO / "airflow_provider_bio"
+    assert bundle.read("airflow_provider_bio/__init__.py") == (package / "__init__.py").read_bytes()
+    assert bundle.read("airflow_provider_bio/core/obfuscation.py") == (package / "core/obfuscation.py").read_bytes()
