@@ -523,7 +523,7 @@ def test_the_core_bundle_is_built_whatever_the_working_directory(tmp_path, monke
 )
 def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_verify(monkeypatch, connection, kwargs):
     """Upload, secret, run, counts and checks: each client reaches the connection's or operator's region,
-    with the operator's verify, never boto3's default region (us-west-2)."""
+    with the operator's verify, never boto3's default region (us-west-2); the Glue client has its botocore_config."""
     from unittest import mock
 
     from botocore.session import Session
@@ -531,12 +531,13 @@ def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_ve
     region = "eu-west-1"
     if connection is not None:
         monkeypatch.setenv("AIRFLOW_CONN_AWS_SOURCE", json.dumps({"conn_type": "aws", "extra": connection}))
-    created = []
+    created, timeouts = [], []
     original = Session.create_client
 
     def create_client(self, service_name, *args, **client_kwargs):
         client = original(self, service_name, *args, **client_kwargs)
         created.append((service_name, client.meta.region_name, client_kwargs.get("verify")))
+        timeouts.append((service_name, client.meta.config.read_timeout))
         return client
 
     with mock_aws():
@@ -546,7 +547,13 @@ def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_ve
         for table in ("efcms-prod-alpha", "efcms-test-alpha"):
             dynamodb.create_table(TableName=table, **KEYS)
         role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
-        operator = _operator({"role": role["Role"]["Arn"]}, verify=False, wait_for_completion=False, **kwargs)
+        operator = _operator(
+            {"role": role["Role"]["Arn"]},
+            verify=False,
+            botocore_config={"read_timeout": 9},
+            wait_for_completion=False,
+            **kwargs,
+        )
         with mock.patch.object(Session, "create_client", create_client):
             run_id = operator.execute(make_context())["glue_job_run_id"]
             _counts_at({"s3": s3}, {"read": 0, "written": 0, "glue_job_run_id": run_id})
@@ -554,3 +561,4 @@ def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_ve
         assert boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
     assert {"s3", "ssm", "glue", "dynamodb"} <= {service for service, _, _ in created}
     assert {(region_name, verify) for _, region_name, verify in created} == {(region, False)}
+    assert {timeout for service, timeout in timeouts if service == "glue"} == {9}  # botocore_config
