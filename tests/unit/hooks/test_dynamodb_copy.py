@@ -142,3 +142,33 @@ def test_typed_and_plain_items_convert_both_ways() -> None:
     assert plain["blob"] == b"\x00\x01" and type(plain["blob"]) is bytes
     assert (plain["pk"], int(plain["n"]), plain["tags"]) == ("case|1", 3, {"a"})
     assert to_typed(plain) == typed
+
+
+def test_the_first_wait_is_half_to_all_of_50_ms_by_default(table, monkeypatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(dynamodb_copy, "backoff", waits.append)
+    monkeypatch.setattr(dynamodb_copy.random, "uniform", lambda low, high: low)
+    hand_back, _ = unprocessed_for(1)
+    with client_events({"before-call.dynamodb.BatchWriteItem": hand_back}):
+        assert hook().write_batch(table, items(2)) == []
+    assert waits == [0.025] and stored() == 2
+
+
+def test_items_sent_one_at_a_time_after_a_refusal_back_off_from_the_base_delay_given(table, monkeypatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(dynamodb_copy, "backoff", waits.append)
+    monkeypatch.setattr(dynamodb_copy.random, "uniform", lambda low, high: low)
+    handed_back: list[str] = []
+
+    def hand_back_the_first_single_item(params: dict[str, Any], **_: Any) -> Any:
+        requests = json.loads(params["body"])["RequestItems"]
+        if len(requests[TABLE]) == 1 and not handed_back:
+            handed_back.append(requests[TABLE][0]["PutRequest"]["Item"]["pk"]["S"])
+            return http_response(200, {}), {"UnprocessedItems": requests}
+        return None
+
+    big = {"pk": {"S": "case|big"}, "body": {"S": "x" * 410_000}}
+    with client_events({"before-call.dynamodb.BatchWriteItem": hand_back_the_first_single_item}):
+        refused = hook().write_batch(table, [items(1)[0], big], base_delay=0.2)
+    assert [item["pk"]["S"] for item, _ in refused] == ["case|big"]
+    assert handed_back == ["case|0"] and waits == [0.1] and stored() == 1

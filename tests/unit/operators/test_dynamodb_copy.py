@@ -530,3 +530,128 @@ def test_a_bad_argument_is_refused_with_a_message_saying_what_to_give(kwargs, me
     with pytest.raises(ValueError) as refused:
         _operator(**kwargs).execute(make_context())
     assert str(refused.value) == message
+
+
+def test_items_are_written_in_batches_of_25(few_tables):
+    with recorded_calls() as calls:
+        _copy(scan_segments=1)
+    batches = [call.params["RequestItems"][DESTINATION] for call in calls if call.operation == "BatchWriteItem"]
+    assert [len(batch) for batch in batches] == [25, 5]
+
+
+def test_a_copy_into_another_account_writes_and_checks_through_the_destination_connection(few_tables, monkeypatch):
+    """Read with aws_conn_id, write and check with dest_aws_conn_id (a role in the lower account)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    lower = "222233334444"
+    role = {"conn_type": "aws", "extra": {"role_arn": f"arn:aws:iam::{lower}:role/lower-env-writer"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LOWER_ENV", json.dumps(role))
+    lower_dynamodb = AwsBaseHook(aws_conn_id="lower_env", client_type="dynamodb", region_name="us-west-2").conn
+    _create(lower_dynamodb, DESTINATION)
+    # An address in the source account's table of that name: the post-copy check must not read it.
+    few_tables.Table(DESTINATION).put_item(Item={"pk": "case|stale", "sk": "old", "note": "p@court.gov"})
+    result = _copy(dest_aws_conn_id="lower_env", expected_account=lower, region_name="us-west-2")
+    assert (result["read"], result["written"], result["addresses_outside_domain"]) == (30, 30, 0)
+    assert lower_dynamodb.scan(TableName=DESTINATION, Select="COUNT")["Count"] == 30
+    assert few_tables.Table(DESTINATION).scan(Select="COUNT")["Count"] == 1  # the source account's, untouched
+
+
+def test_a_progress_line_counts_what_is_copied_so_far_over_the_time_since_the_start(few_tables, monkeypatch):
+    """A line once progress_every_seconds have passed (the clock reads exactly that), counting the
+    pages done: here the first page of 10 items, the second held back until the line is logged."""
+    import functools
+    import threading
+    import time
+
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    page_held, release = threading.Event(), threading.Event()
+
+    class Clock(_Clock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sleeps = 0
+            self.asked: list[float] = []
+
+        def sleep(self, seconds: float) -> None:
+            self.asked.append(seconds)
+            self.sleeps += 1
+            if self.sleeps == 1:
+                assert page_held.wait(10)  # the first page is counted once the second is asked for
+            else:
+                release.set()
+                time.sleep(0.01)
+
+    def hold_the_second_page(params, **_):
+        if "ExclusiveStartKey" in json.loads(params["body"]) and not release.is_set():
+            page_held.set()
+            assert release.wait(10)
+
+    scan = dynamodb_copy.DynamoCopyHook.scan_segment
+    monkeypatch.setattr(dynamodb_copy.DynamoCopyHook, "scan_segment", functools.partialmethod(scan, page_size=10))
+    clock = Clock()
+    monkeypatch.setattr(operator_module, "time", clock)
+    with client_events({"before-call.dynamodb.Scan": hold_the_second_page}), capture_logs() as logs:
+        _copy(scan_segments=1, progress_every_seconds=2)
+    progress = [log["event"] for log in logs if log["event"].startswith("progress")]
+    assert len(clock.asked) >= 2 and set(clock.asked) == {0.2}  # the copy is looked at every 0.2 s
+    assert len(progress) == 2
+    assert progress[0].startswith("progress: read 10, written 10 (5 items/s), 10 items transformed, ")
+    assert progress[1] == "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
+
+
+def test_pages_whose_every_item_is_too_large_send_no_batch_and_are_all_counted(few_tables, monkeypatch):
+    """Three pages of 10 items, none writable: no empty BatchWriteItem; all 30 counted, not the last page's 10."""
+    import functools
+
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    scan = dynamodb_copy.DynamoCopyHook.scan_segment
+    monkeypatch.setattr(dynamodb_copy.DynamoCopyHook, "scan_segment", functools.partialmethod(scan, page_size=10))
+    monkeypatch.setattr(operator_module, "too_large", lambda item: True)
+    with recorded_calls() as calls, pytest.raises(RuntimeError) as failed:
+        _copy(scan_segments=1)
+    assert str(failed.value).startswith("30 items could not be written, over DynamoDB's 400 KB")
+    assert "BatchWriteItem" not in {call.operation for call in calls}
+
+
+def test_the_log_names_the_item_dynamodb_refused_after_others_left_out(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] in {"item|1", "item|4"})
+
+    def refuse_item_2(params, **_):
+        requests = json.loads(params["body"])["RequestItems"][DESTINATION]
+        if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
+            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+            return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    with (
+        client_events({"before-call.dynamodb.BatchWriteItem": refuse_item_2}),
+        capture_logs() as logs,
+        pytest.raises(RuntimeError, match="3 items could not be written"),
+    ):
+        _copy(scan_segments=1)
+    assert sorted(log["event"] for log in logs if log["log_level"] == "error") == [
+        "not written, DynamoDB refused it (Item size has exceeded the maximum allowed size): pk=case|2, sk=item|2",
+        "not written, over 400 KB once obfuscated: pk=case|1, sk=item|1",
+        "not written, over 400 KB once obfuscated: pk=case|4, sk=item|4",
+    ]
+
+
+def test_the_rate_of_a_copy_shorter_than_a_second(few_tables, monkeypatch):
+    from airflow_provider_bio.operators import dynamodb_copy as operator_module
+
+    class HalfSecondClock(_Clock):
+        """The copy starts at 100 s and every later reading is 100.5 s."""
+
+        def monotonic(self) -> float:
+            return next(self.readings, 100.5)
+
+    monkeypatch.setattr(operator_module, "time", HalfSecondClock())
+    with capture_logs() as logs:
+        _copy(scan_segments=1)
+    assert [log["event"] for log in logs if log["event"].startswith("progress")] == [
+        "progress: read 30, written 30 (60 items/s), 30 items transformed, 100 emails obfuscated"
+    ]

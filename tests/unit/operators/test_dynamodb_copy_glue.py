@@ -498,3 +498,67 @@ def test_a_glue_copy_runs_wholly_in_the_operators_region_not_the_default_one():
         secret = boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
         assert secret["Parameter"]["Type"] == "SecureString"
         assert boto3.client("glue", region_name="us-west-2").get_jobs()["Jobs"] == []
+
+
+def test_the_core_bundle_is_built_whatever_the_working_directory(tmp_path, monkeypatch):
+    from airflow_provider_bio.operators.dynamodb_copy import core_bundle
+
+    monkeypatch.chdir(tmp_path)  # a worker's working directory is not the repository
+    bundle = zipfile.ZipFile(io.BytesIO(core_bundle()))
+    package = REPO / "airflow_provider_bio"
+    assert bundle.read("airflow_provider_bio/__init__.py") == (package / "__init__.py").read_bytes()
+    assert bundle.read("airflow_provider_bio/core/obfuscation.py") == (package / "core/obfuscation.py").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("connection", "kwargs"),
+    [
+        pytest.param(
+            {"region_name": "eu-west-1"},
+            {"aws_conn_id": "aws_source", "region_name": None},
+            id="region-of-the-connection",
+        ),
+        pytest.param(None, {"aws_conn_id": None, "region_name": "eu-west-1"}, id="region-of-the-operator"),
+    ],
+)
+def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_verify(monkeypatch, connection, kwargs):
+    """Upload, secret, run, counts and checks: each client reaches the connection's or operator's region,
+    with the operator's verify, never boto3's default region (us-west-2); the Glue client has its botocore_config."""
+    from unittest import mock
+
+    from botocore.session import Session
+
+    region = "eu-west-1"
+    if connection is not None:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_SOURCE", json.dumps({"conn_type": "aws", "extra": connection}))
+    created, timeouts = [], []
+    original = Session.create_client
+
+    def create_client(self, service_name, *args, **client_kwargs):
+        client = original(self, service_name, *args, **client_kwargs)
+        created.append((service_name, client.meta.region_name, client_kwargs.get("verify")))
+        timeouts.append((service_name, client.meta.config.read_timeout))
+        return client
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
+            dynamodb.create_table(TableName=table, **KEYS)
+        role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
+        operator = _operator(
+            {"role": role["Role"]["Arn"]},
+            verify=False,
+            botocore_config={"read_timeout": 9},
+            wait_for_completion=False,
+            **kwargs,
+        )
+        with mock.patch.object(Session, "create_client", create_client):
+            run_id = operator.execute(make_context())["glue_job_run_id"]
+            _counts_at({"s3": s3}, {"read": 0, "written": 0, "glue_job_run_id": run_id})
+            operator.execute_complete(make_context(), {"status": "success", "run_id": run_id})
+        assert boto3.client("ssm", region_name=region).get_parameter(Name=f"/{JOB}/obfuscation-secret")
+    assert {"s3", "ssm", "glue", "dynamodb"} <= {service for service, _, _ in created}
+    assert {(region_name, verify) for _, region_name, verify in created} == {(region, False)}
+    assert {timeout for service, timeout in timeouts if service == "glue"} == {9}  # botocore_config
