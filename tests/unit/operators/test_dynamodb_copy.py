@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 from decimal import Decimal
+from typing import Any
 
 import boto3
 import pytest
@@ -459,21 +460,22 @@ def test_progress_is_logged_every_progress_every_seconds_while_the_copy_runs(few
     assert progress[1] == "progress: read 30, written 30 (15 items/s), 30 items transformed, 100 emails obfuscated"
 
 
+def _refuse_item_2(params: dict[str, Any], **_: Any) -> Any:
+    """DynamoDB refuses any batch holding item|2, as it refuses one holding an item over 400 KB."""
+    requests = json.loads(params["body"])["RequestItems"][DESTINATION]
+    if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
+        error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+        return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    return None
+
+
 def test_the_log_names_each_item_left_out_and_why(few_tables, monkeypatch):
     from airflow_provider_bio.operators import dynamodb_copy as operator_module
 
     monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] == "item|1")
 
-    def refuse_item_2(params, **_):
-        """DynamoDB refuses any batch holding item|2, as it refuses one holding an item over 400 KB."""
-        requests = json.loads(params["body"])["RequestItems"][DESTINATION]
-        if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
-            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
-            return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
-        return None
-
     with (
-        client_events({"before-call.dynamodb.BatchWriteItem": refuse_item_2}),
+        client_events({"before-call.dynamodb.BatchWriteItem": _refuse_item_2}),
         capture_logs() as logs,
         pytest.raises(RuntimeError, match="2 items could not be written"),
     ):
@@ -620,15 +622,8 @@ def test_the_log_names_the_item_dynamodb_refused_after_others_left_out(few_table
 
     monkeypatch.setattr(operator_module, "too_large", lambda item: item["sk"] in {"item|1", "item|4"})
 
-    def refuse_item_2(params, **_):
-        requests = json.loads(params["body"])["RequestItems"][DESTINATION]
-        if any(request["PutRequest"]["Item"]["sk"] == {"S": "item|2"} for request in requests):
-            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
-            return http_response(400, {}), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
-        return None
-
     with (
-        client_events({"before-call.dynamodb.BatchWriteItem": refuse_item_2}),
+        client_events({"before-call.dynamodb.BatchWriteItem": _refuse_item_2}),
         capture_logs() as logs,
         pytest.raises(RuntimeError, match="3 items could not be written"),
     ):

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import zipfile
+from typing import Any
 
 import boto3
 import pytest
@@ -480,15 +481,21 @@ def test_an_existing_job_is_updated_to_the_operators_definition(aws):
     assert (updates[0]["JobUpdate"]["WorkerType"], updates[0]["JobUpdate"]["NumberOfWorkers"]) == ("G.2X", 4)
 
 
+def _tables_and_bucket_in(region: str) -> tuple[Any, Any]:
+    """The copy's bucket and its source and destination tables in ``region``; their S3 and DynamoDB clients."""
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    for table in ("efcms-prod-alpha", "efcms-test-alpha"):
+        dynamodb.create_table(TableName=table, **KEYS)
+    return s3, dynamodb
+
+
 def test_a_glue_copy_runs_wholly_in_the_operators_region_not_the_default_one():
     """Job, script, secret, run and counts all in eu-west-1, while boto3's default region is us-west-2."""
     region = "eu-west-1"
     with mock_aws():
-        s3 = boto3.client("s3", region_name=region)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
-        dynamodb = boto3.client("dynamodb", region_name=region)
-        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
-            dynamodb.create_table(TableName=table, **KEYS)
+        _, dynamodb = _tables_and_bucket_in(region)
         dynamodb.put_item(TableName="efcms-prod-alpha", Item={"pk": {"S": "case|1"}, "email": {"S": "a@court.gov"}})
         role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
         with glue_copy_job() as started:
@@ -541,11 +548,7 @@ def test_every_client_of_a_glue_copy_uses_the_operators_connection_region_and_ve
         return client
 
     with mock_aws():
-        s3 = boto3.client("s3", region_name=region)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
-        dynamodb = boto3.client("dynamodb", region_name=region)
-        for table in ("efcms-prod-alpha", "efcms-test-alpha"):
-            dynamodb.create_table(TableName=table, **KEYS)
+        s3, _ = _tables_and_bucket_in(region)
         role = boto3.client("iam", region_name=region).create_role(RoleName="glue-copy", AssumeRolePolicyDocument="{}")
         operator = _operator(
             {"role": role["Role"]["Arn"]},
