@@ -48,8 +48,9 @@ lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# One pytest worker per core (pytest-xdist); each worker has its own AIRFLOW_HOME and free ports.
 test: lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto
 
 bench: env
 	$(VENV)/bin/python -m scripts.bench
