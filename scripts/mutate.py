@@ -22,6 +22,7 @@ below its target, so the command can gate a change.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import subprocess
 import sys
@@ -169,12 +170,14 @@ def render_report(scores: dict[str, PackageScore], equivalents: dict[str, str]) 
     return "\n".join(lines) + "\n"
 
 
-def retest_unkilled(mutants: Path = REPO / "mutants") -> None:
-    """Forget every verdict but a kill, so mutants that survived are tried against today's tests.
+def retest_unkilled(globs: list[str], mutants: Path = REPO / "mutants") -> None:
+    """Forget every verdict but a kill among the mutants about to run, so they are tried against today's tests.
 
     mutmut keeps a verdict until the mutated function changes; a survivor would otherwise stay
-    a survivor after the test that kills it is written.
+    a survivor after the test that kills it is written. Mutants of modules not in this run keep
+    their verdicts: a run of one module leaves the report's other survivors listed.
 
+    :param globs: mutmut's name patterns for this run (see :func:`module_globs`); empty for all.
     :param mutants: mutmut's working folder.
     """
     from mutmut.stats import status_by_exit_code
@@ -183,7 +186,8 @@ def retest_unkilled(mutants: Path = REPO / "mutants") -> None:
         data = json.loads(meta.read_text())
         verdicts = data["exit_code_by_key"]
         for mutant, exit_code in verdicts.items():
-            if status_by_exit_code[exit_code] not in KILLED:
+            in_run = not globs or any(fnmatch.fnmatchcase(mutant, glob) for glob in globs)
+            if in_run and status_by_exit_code[exit_code] not in KILLED:
                 verdicts[mutant] = None
         meta.write_text(json.dumps(data))
 
@@ -218,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.since or args.paths) and not globs:
         print("no module of core/, hooks/ or operators/ to mutate")
         return 0
-    retest_unkilled()
+    retest_unkilled(globs)
     mutmut = [str(Path(sys.executable).with_name("mutmut")), "run", *globs]
     interrupted = run_mutmut(mutmut)
 

@@ -411,3 +411,11 @@ def test_worker_options_that_make_no_sense_are_refused_as_the_caller_spells_them
 def test_worker_options_are_named_as_is_by_default() -> None:
     with pytest.raises(ValueError, match=r"^keep_compressed applies to decompress only$"):
         check_worker_options("compress", **GOOD_OPTIONS | {"keep_compressed": True})
+
+
+def test_the_refusal_counts_each_index_once_however_many_files_it_has() -> None:
+    files = [("a", "a/1", 1), ("a", "a/2", 1), ("b", "b/1", 1), ("b", "b/2", 1), ("c", "c/1", 1)]
+    with pytest.raises(ValueError) as refused:
+        plan_chunks(files, chunk_bytes=10, max_chunks=2)
+    assert str(refused.value) == "3 indexes need at least 3 chunks, more than 2; run fewer indexes at once"
+    assert [chunk.index for chunk in plan_chunks(files[:4], chunk_bytes=10, max_chunks=2)] == ["a", "b"]

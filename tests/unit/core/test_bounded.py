@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_bio.core.bounded import bounded_map, prefetched
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("limit", [2, 4])
@@ -99,3 +104,38 @@ def test_prefetched_stops_drawing_once_the_consumer_leaves():
 def test_prefetched_of_nothing_ends_at_once():
     assert drained(prefetched(iter([]), 1)) == []
     assert drained(prefetched(range(5), 1)) == [0, 1, 2, 3, 4]
+
+
+class _CountedSource:
+    """An item source that counts how often it is asked for the next item."""
+
+    def __init__(self, items: list[int]) -> None:
+        self.items, self.asked = list(items), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        self.asked += 1
+        if not self.items:
+            raise StopIteration
+        return self.items.pop(0)
+
+
+def test_bounded_map_does_not_ask_an_ended_source_again():
+    source = _CountedSource([1, 2, 3])
+    assert sorted(future.result() for _, future in bounded_map(lambda i: i, source, 2)) == [1, 2, 3]
+    assert source.asked == 4  # three items and the one answer that says there are no more
+
+
+def test_an_abandoned_prefetch_does_not_keep_the_process_alive():
+    # A consumer that stops reading without closing the prefetch (an exception held on to, say)
+    # leaves the drawing thread running: the process must still exit when its work is done.
+    script = (
+        "import itertools\n"
+        "from airflow_provider_bio.core.bounded import prefetched\n"
+        "held = prefetched(itertools.count(), 2)\n"
+        "print(next(held))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert (finished.returncode, finished.stdout) == (0, "0\n")

@@ -81,10 +81,19 @@ def test_a_package_none_of_whose_mutants_ran_has_no_rate(tmp_path: Path) -> None
 
 
 def test_survivors_are_tried_again_and_kills_are_kept(mutants: Path) -> None:
-    retest_unkilled(mutants)
+    retest_unkilled([], mutants)
 
     verdicts = json.loads((mutants / "airflow_provider_bio/core/plan.py.meta").read_text())["exit_code_by_key"]
     assert [verdicts[f"{CORE}.x_a__mutmut_{n}"] for n in range(1, 8)] == [1, None, None, 36, None, None, 1]
+
+
+def test_a_run_of_one_module_keeps_the_other_modules_survivors(mutants: Path) -> None:
+    retest_unkilled(["airflow_provider_bio.operators.copy.*"], mutants)
+
+    scores = read_scores({}, mutants)
+    assert scores["core"].survivors == [f"{CORE}.x_a__mutmut_2", f"{CORE}.x_a__mutmut_3", f"{CORE}.x_a__mutmut_6"]
+    assert scores["core"].statuses["not checked"] == 1
+    assert scores["operators"].statuses["not checked"] == 1
 
 
 def test_equivalents_file_gives_each_mutant_its_reason(tmp_path: Path) -> None:
