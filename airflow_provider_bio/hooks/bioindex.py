@@ -92,7 +92,7 @@ class BioIndexHook(BaseHook):
             raise RuntimeError(f"POST {endpoint} answered {response.status_code}: {response.text[:500]}")
 
     def _set_over_sql(self, sql_hook: Any, index: str, prefix: str, compressed: bool) -> None:
-        placeholder = getattr(sql_hook, "placeholder", "%s")
+        placeholder = sql_hook.placeholder
         with closing(sql_hook.get_conn()) as connection:
             cursor = connection.cursor()
             # Counted first: MySQL reports 0 changed rows when the flag already had the value.

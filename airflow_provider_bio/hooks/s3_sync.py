@@ -46,11 +46,13 @@ def _version_of(head: dict[str, Any]) -> dict[str, str]:
     return {"VersionId": version} if version and version != "null" else {}
 
 
-def _source_changed(error: BaseException) -> bool:
-    """Whether a copy failed because its source is no longer the version it started from."""
-    if not isinstance(error, ClientError):
-        return False
-    return error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchVersion")
+def _source_changed(error: ClientError) -> bool:
+    """Whether a copy failed because its source is no longer the version it started from.
+
+    ``412`` is the code botocore gives a bodiless answer (a HEAD); ``NoSuchVersion``, a pinned
+    version deleted since the copy started.
+    """
+    return error.response["Error"].get("Code") in ("PreconditionFailed", "412", "NoSuchVersion")
 
 
 @dataclass(frozen=True)
