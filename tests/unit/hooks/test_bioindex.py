@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from airflow_provider_bio.hooks.bioindex import BioIndexHook, check_names
 from tests.support.http_recorder import recording_server
@@ -46,8 +47,10 @@ def test_http_refusal_is_an_error_with_the_answer(monkeypatch) -> None:
 
 
 def test_sql_updates_exactly_the_row_of_name_and_prefix(sql_index: Path) -> None:
-    BioIndexHook("bioindex_sql").set_compressed("genes", "genes-v2/", True)
+    with capture_logs() as logs:
+        BioIndexHook("bioindex_sql").set_compressed("genes", "genes-v2/", True)
     assert flags(sql_index) == {("genes", "genes/"): 0, ("genes", "genes-v2/"): 1}
+    assert "Bio-index genes (prefix genes-v2/) marked compressed=True" in [entry["event"] for entry in logs]
     BioIndexHook("bioindex_sql").set_compressed("genes", "genes-v2/", True)  # again: no change, no error
     assert flags(sql_index)[("genes", "genes-v2/")] == 1
 
@@ -58,6 +61,18 @@ def test_sql_refuses_an_index_it_does_not_have(sql_index: Path) -> None:
     ):
         BioIndexHook("bioindex_sql").set_compressed("genes", "gene/", True)
     assert set(flags(sql_index).values()) == {0}
+
+
+def test_a_database_error_is_raised_naming_the_database_the_row_and_what_to_do(sql_index: Path) -> None:
+    with sqlite3.connect(sql_index) as db:
+        db.execute("DROP TABLE __Indexes")
+    with pytest.raises(RuntimeError) as raised:
+        BioIndexHook("bioindex_sql").set_compressed("genes", "genes/", False)
+    assert str(raised.value) == (
+        f"the bio-index database (sqlite connection 'bioindex_sql', {sql_index}:None) failed while setting "
+        "compressed=False for name='genes' prefix='genes/': OperationalError: no such table: __Indexes. The flag "
+        "may or may not have changed; setting it again is safe once the database answers"
+    )
 
 
 def test_http_quotes_a_slash_in_the_index_name(monkeypatch) -> None:

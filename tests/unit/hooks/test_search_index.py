@@ -77,12 +77,26 @@ def test_ensure_index_raises_on_a_rejected_mapping(monkeypatch):
     from tests.support.http_recorder import recording_server
 
     answer = _error("mapper_parsing_exception", "taxa-v2")
+    answer["error"]["reason"] = "no handler for type [no-such-type] " * 20  # longer than the 500 shown
     mappings = {"mappings": {"properties": {"name": {"type": "no-such-type"}}}}
     with recording_server(lambda method, path, body: (400, answer)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
-        with pytest.raises(RuntimeError, match=r"taxa-v2.*400.*mapper_parsing_exception"):
+        with pytest.raises(RuntimeError) as raised:
             SearchIndexHook().ensure_index("taxa-v2", mappings)
+    assert str(raised.value) == f"PUT /taxa-v2 answered 400: {json.dumps(answer)[:500]}"
+    assert "mapper_parsing_exception" in str(raised.value)
     assert [(r.method, r.path, r.body) for r in server.requests] == [("PUT", "/taxa-v2", mappings)]
+
+
+def test_ensure_index_raises_on_a_cluster_error_naming_the_request(monkeypatch):
+    from tests.support.http_recorder import recording_server
+
+    answer = {"error": "cluster_block_exception", "status": 503}
+    with recording_server(lambda method, path, body: (503, answer)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
+        with pytest.raises(RuntimeError) as raised:
+            SearchIndexHook().ensure_index("taxa-v2", {})
+    assert str(raised.value) == f"PUT /taxa-v2 answered 503: {json.dumps(answer)}"
 
 
 def test_index_identity_names_each_index_behind_a_name_with_its_uuid_and_creation_date(monkeypatch):
