@@ -13,7 +13,7 @@ def search_scheme(connection: Any) -> str:
     for stated in (connection.schema, connection.extra_dejson.get("scheme")):
         if stated and str(stated).lower() in ("http", "https"):
             return str(stated).lower()
-    if (connection.conn_type or "").lower() == "https" or connection.password:
+    if str(connection.conn_type).lower() == "https" or connection.password:
         return "https"
     return "http"
 
@@ -45,8 +45,8 @@ class SearchIndexHook(HttpHook):
     default_conn_name = "search_default"
     hook_name = "OpenSearch / Elasticsearch (HTTP)"
 
-    def __init__(self, search_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(http_conn_id=search_conn_id, **kwargs)
+    def __init__(self, search_conn_id: str = default_conn_name) -> None:
+        super().__init__(http_conn_id=search_conn_id)
 
     def _set_base_url(self, connection: Any) -> None:
         super()._set_base_url(_WithScheme(connection, search_scheme(connection)))

@@ -16,6 +16,7 @@ class Recorded:
     method: str
     path: str
     body: Any
+    content_type: str | None = None
 
 
 @dataclass
@@ -37,7 +38,7 @@ def recording_server(respond: Callable[[str, str, Any], tuple[int, Any]]) -> Ite
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            recorder.requests.append(Recorded(self.command, self.path, body))
+            recorder.requests.append(Recorded(self.command, self.path, body, self.headers.get("Content-Type")))
             status, answer = recorder.respond(self.command, self.path, body)
             data = json.dumps(answer).encode()
             self.send_response(status)

@@ -37,6 +37,15 @@ README_JSON = json.dumps(
             id="an https extra",
         ),
         pytest.param("http://127.0.0.1:9200", "http://127.0.0.1:9200", id="no credentials, plain http as written"),
+        pytest.param("https://search.example:443", "https://search.example:443", id="an https URI, no credentials"),
+        pytest.param(
+            json.dumps({"conn_type": "HTTPS", "host": "search.example"}), "https://search.example", id="type HTTPS"
+        ),
+        pytest.param(
+            json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 9200, "schema": "es"}),
+            "http://127.0.0.1:9200",
+            id="a schema that is no scheme is ignored",
+        ),
         pytest.param(
             json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": 9200, "schema": "http", "password": "p"}),
             "http://127.0.0.1:9200",
@@ -158,10 +167,27 @@ def test_alias_updates_go_in_one_post_with_a_json_body(monkeypatch):
 def test_an_error_answer_is_raised_with_the_request_and_the_answer(monkeypatch, call, path):
     from tests.support.http_recorder import recording_server
 
-    with recording_server(lambda method, p, body: (400, {"error": "illegal_argument_exception"})) as server:
+    answer = {"error": "illegal_argument_exception", "reason": "r" * 600}  # longer than the 500 shown
+    with recording_server(lambda method, p, body: (400, answer)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", server.url)
-        with pytest.raises(RuntimeError, match=rf"^{path} answered 400: .*illegal_argument_exception"):
+        with pytest.raises(RuntimeError) as raised:
             call(SearchIndexHook())
+    assert str(raised.value) == f"{path} answered 400: {json.dumps(answer)[:500]}"
+
+
+def test_bodies_are_sent_as_json_whatever_headers_the_connection_carries(monkeypatch):
+    """Elasticsearch refuses a body whose Content-Type is not JSON (406)."""
+    from tests.support.http_recorder import recording_server
+
+    with recording_server(lambda method, path, body: (200, {"acknowledged": True})) as server:
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.url.rsplit(":", 1)[1]}
+        monkeypatch.setenv("AIRFLOW_CONN_SEARCH_DEFAULT", json.dumps(conn | {"extra": {"Content-Type": "text/plain"}}))
+        SearchIndexHook().ensure_index("taxa-v2", {"mappings": {}})
+        SearchIndexHook().update_aliases([])
+    assert [(r.method, r.content_type) for r in server.requests] == [
+        ("PUT", "application/json"),
+        ("POST", "application/json"),
+    ]
 
 
 def test_the_hook_uses_the_connection_it_is_given(monkeypatch):
