@@ -8,7 +8,9 @@ import json
 import os
 import random
 import struct
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any
 
 import deflate
 import pytest
@@ -422,8 +424,39 @@ def test_a_closed_writer_refuses_more_data_and_closing_again_writes_nothing() ->
     first = writer.close()
     assert writer.close() is first
     assert out.getvalue() == BGZIP_HELLO_BLOCK[6] + SPEC_EOF
-    with pytest.raises(ValueError, match="write to a closed BgzfWriter"):
+    with pytest.raises(ValueError) as raised:
         writer.write(b"more")
+    assert str(raised.value) == "write to a closed BgzfWriter"
+
+
+class HeldExecutor(Executor):
+    """Runs nothing until :meth:`release`: compression happens after ``write`` has returned."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Future, Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        self.held.append((future, fn, args))
+        return future
+
+    def release(self) -> None:
+        for future, fn, args in self.held:
+            future.set_result(fn(*args))
+
+
+def test_a_buffer_reused_by_the_caller_after_write_does_not_change_what_is_written() -> None:
+    """Callers reuse one read buffer (``readinto``); blocks still compressing must not see the next read."""
+    buffer = bytearray(b"a" * (2 * BLOCK_DATA_SIZE))
+    pool = HeldExecutor()
+    out = io.BytesIO()
+    writer = BgzfWriter(out.write, pool=pool)
+    writer.write(buffer)
+    buffer[:] = b"b" * len(buffer)  # the caller's next read, before the blocks are compressed
+    pool.release()
+    writer.close()
+
+    assert decompress(out.getvalue())[0] == b"a" * (2 * BLOCK_DATA_SIZE)
 
 
 @pytest.mark.parametrize("max_pending", [0, 1, 3])
