@@ -233,7 +233,6 @@ class BgzfWriter:
         self._max_pending = max(1, max_pending)
         self._pending: deque[tuple[int, Future[bytes]]] = deque()
         self._tail = bytearray()
-        self._queued = 0
         self.summary = BgzfSummary()
         self._closed = False
 
@@ -309,7 +308,7 @@ class BgzfWriter:
 
     def _shutdown(self) -> None:
         if self._own_pool:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()  # abort has cancelled whatever had not started
 
 
 def iter_blocks(read: Callable[[int], bytes]) -> Iterator[tuple[int, bytes]]:

@@ -8,6 +8,8 @@ import json
 import os
 import random
 import struct
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
@@ -453,6 +455,7 @@ def test_a_buffer_reused_by_the_caller_after_write_does_not_change_what_is_writt
     writer = BgzfWriter(out.write, pool=pool)
     writer.write(buffer)
     buffer[:] = b"b" * len(buffer)  # the caller's next read, before the blocks are compressed
+    assert len(pool.held) == 2, "both blocks wait on the pool the writer was given"
     pool.release()
     writer.close()
 
@@ -660,3 +663,36 @@ def test_the_writer_holds_at_most_max_pending_blocks(max_pending: int, held: int
     assert len(written) == 5 - held
     writer.close()
     assert len(written) == 6
+
+
+def test_by_default_the_writer_holds_16_blocks() -> None:
+    written: list[bytes] = []
+    writer = BgzfWriter(written.append)
+    writer.write(bytes(20 * BLOCK_DATA_SIZE))
+    assert len(written) == 20 - 16
+    writer.close()
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(None, 2), (1, 1), (3, 3)])
+def test_a_writer_without_a_pool_compresses_on_its_own_threads_and_ends_them(
+    monkeypatch, threads: int | None, expected: int
+) -> None:
+    """``threads`` (2 by default) blocks compress at once; closing the writer ends its threads."""
+    from airflow_provider_bio.core import bgzf
+
+    used: set[threading.Thread] = set()
+
+    def slow_compress(data: bytes, level: int) -> bytes:
+        used.add(threading.current_thread())
+        time.sleep(0.05)  # busy long enough that every block submitted finds the others busy
+        return compress_block(data, level)
+
+    monkeypatch.setattr(bgzf, "compress_block", slow_compress)
+    out = io.BytesIO()
+    writer = BgzfWriter(out.write) if threads is None else BgzfWriter(out.write, threads=threads)
+    writer.write(bytes(6 * BLOCK_DATA_SIZE))
+    writer.close()
+
+    assert len(used) == expected
+    assert not any(thread.is_alive() for thread in used)
+    assert decompress(out.getvalue())[0] == bytes(6 * BLOCK_DATA_SIZE)
