@@ -73,9 +73,9 @@ def compress_block(data: bytes | memoryview, level: int = DEFAULT_LEVEL) -> byte
     """
     if len(data) > BLOCK_DATA_SIZE:
         raise ValueError(f"a BGZF block holds at most {BLOCK_DATA_SIZE} bytes; got {len(data)}")
+    # libdeflate stores a deflate block whenever compressing would make it larger, so 0xFF00 bytes
+    # in never take more than 0xFF05 out, and the block fits 64 KiB at every level.
     compressed = deflate.deflate_compress(data, libdeflate_level(level))
-    if len(compressed) + _HEADER_SIZE + _TRAILER.size > MAX_BLOCK_SIZE:
-        compressed = deflate.deflate_compress(data, 0)  # stored blocks always fit
     block_size = len(compressed) + _HEADER_SIZE + _TRAILER.size
     return b"".join(
         (

@@ -291,9 +291,10 @@ def test_a_block_takes_at_most_the_htslib_block_size() -> None:
         compress_block(bytes(BLOCK_DATA_SIZE + 1))
 
 
-def test_incompressible_input_fills_a_block_that_still_fits_64_kib() -> None:
+@pytest.mark.parametrize("level", [-1, *range(10)])
+def test_incompressible_input_fills_a_block_that_still_fits_64_kib(level: int) -> None:
     data = random.Random(5).randbytes(BLOCK_DATA_SIZE)
-    block = compress_block(data, 9)
+    block = compress_block(data, level)
     assert len(block) <= MAX_BLOCK_SIZE
     assert struct.unpack_from("<H", block, 16) == (len(block) - 1,)  # BC holds the block size minus one
     assert decompress_block(block) == data
