@@ -134,10 +134,9 @@ def addresses_outside(value: Any, domain: str, path: str = "") -> Iterator[str]:
     Paths name attributes as ``contact.emails[2]``; a map key holding an address is shown as
     ``<key>``, so a path never contains an address.
     """
-    allowed = domain.lower()
 
     def leaks(text: str) -> int:
-        return sum(match.group().rpartition("@")[2].lower() != allowed for match in ADDRESS.finditer(text))
+        return sum(not _in_domain(match.group(), domain) for match in ADDRESS.finditer(text))
 
     if isinstance(value, str):
         yield from [path] * leaks(value)
@@ -159,8 +158,16 @@ def addresses_outside(value: Any, domain: str, path: str = "") -> Iterator[str]:
 
 def mask(text: str, domain: str) -> str:
     """``text`` with every address outside ``domain`` shown as ``<address>``, for logs and errors."""
-    allowed = domain.lower()
-    return ADDRESS.sub(lambda m: m.group() if m.group().rpartition("@")[2].lower() == allowed else "<address>", text)
+    return ADDRESS.sub(lambda m: m.group() if _in_domain(m.group(), domain) else "<address>", text)
+
+
+def _in_domain(address: str, domain: str) -> bool:
+    """Whether an :data:`ADDRESS` match is one address of ``domain``.
+
+    Everything after the first ``@`` is compared, so a chain such as ``jane@court.gov@example.com``
+    is outside ``example.com``: it still carries ``jane@court.gov``.
+    """
+    return address.partition("@")[2].lower() == domain.lower()
 
 
 def item_size(value: Any) -> int:

@@ -346,6 +346,13 @@ def test_addresses_outside_name_nested_paths_and_each_leak_once():
     assert list(addresses_outside(12, "example.com")) == []
 
 
+def test_a_chained_address_ending_in_the_stand_in_domain_is_still_a_leak():
+    """``jane@court.gov@example.com`` carries a production address, whatever its last domain."""
+    item = {"note": "jane@court.gov@example.com", "jane@court.gov@example.com": 1}
+    assert sorted(addresses_outside(item, "example.com")) == ["<address>", "note"]
+    assert mask("from jane@court.gov@example.com", "example.com") == "from <address>"
+
+
 def test_mask_hides_only_addresses_outside_the_domain():
     assert mask("a@b.org wrote to X@Example.COM", "example.com") == "<address> wrote to X@Example.COM"
     assert mask("no address", "example.com") == "no address"
