@@ -73,7 +73,7 @@ def check_names(
 
 def account_of_arn(arn: str) -> str | None:
     """The account id in an ARN (``arn:aws:iam::222233334444:role/x`` gives ``222233334444``), or ``None``."""
-    match = _ARN.match(arn or "")
+    match = _ARN.match(str(arn))
     return match["account"] or None if match else None
 
 

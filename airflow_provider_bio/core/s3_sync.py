@@ -89,7 +89,7 @@ def parse_s3_uri(uri: str, field: str) -> S3Location:
     :param field: the argument's name, for the error message.
     :raises ValueError: naming ``field`` when the URI is not an S3 bucket URI.
     """
-    match = _S3_URI.match(uri or "")
+    match = _S3_URI.match(str(uri))
     if not match:
         raise ValueError(f"{field}: {uri!r} is not an s3://bucket[/prefix] URI (bucket names are lowercase)")
     prefix = match["prefix"] or ""
