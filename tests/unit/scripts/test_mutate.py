@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scripts import mutate
-from scripts.mutate import module_globs, read_equivalents, read_scores, retest_unkilled, run_mutmut
+from scripts.mutate import forget_test_map, module_globs, read_equivalents, read_scores, retest_unkilled, run_mutmut
 
 CORE = "airflow_provider_bio.core.plan"
 
@@ -94,6 +94,17 @@ def test_a_run_of_one_module_keeps_the_other_modules_survivors(mutants: Path) ->
     assert scores["core"].survivors == [f"{CORE}.x_a__mutmut_2", f"{CORE}.x_a__mutmut_3", f"{CORE}.x_a__mutmut_6"]
     assert scores["core"].statuses["not checked"] == 1
     assert scores["operators"].statuses["not checked"] == 1
+
+
+def test_each_run_rebuilds_which_tests_reach_which_function(mutants: Path) -> None:
+    """A test map kept from an earlier run misses today's tests reaching a new function."""
+    (mutants / "mutmut-stats.json").write_text(json.dumps({"tests_by_mangled_function_name": {}}))
+
+    forget_test_map(mutants)
+
+    assert not (mutants / "mutmut-stats.json").exists()
+    assert (mutants / "airflow_provider_bio/core/plan.py.meta").exists()
+    forget_test_map(mutants)  # nothing to forget: no error
 
 
 def test_equivalents_file_gives_each_mutant_its_reason(tmp_path: Path) -> None:
