@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import boto3
@@ -10,8 +12,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from structlog.testing import capture_logs
 
-from airflow_provider_bio.core.s3_sync import S3Location
-from airflow_provider_bio.hooks.s3_sync import S3SyncHook
+from airflow_provider_bio.core.s3_sync import S3Location, S3Object
+from airflow_provider_bio.hooks.s3_sync import CopyOptions, S3SyncHook
 
 ROOT = S3Location("documents", "cases/")
 
@@ -122,3 +124,49 @@ def test_unreadable_tags_copy_without_them_and_say_so(code: str) -> None:
 def test_other_tag_errors_are_raised() -> None:
     with pytest.raises(ClientError, match="NoSuchKey"):
         S3SyncHook(aws_conn_id=None)._readable_tags(TagsRefused("NoSuchKey"), "documents", "cases/a.pdf")
+
+
+class PartCopyingS3:
+    """Answers a multipart server-side copy, each part taking a while; records the parts in flight."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.completed_parts: list[int] = []
+
+    def head_object(self, **_: Any) -> dict[str, Any]:
+        return {"ContentLength": self.size, "ETag": '"e"', "Metadata": {}}
+
+    def get_object_tagging(self, **_: Any) -> dict[str, Any]:
+        return {"TagSet": []}
+
+    def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {"UploadId": "u1"}
+
+    def upload_part_copy(self, PartNumber: int, **_: Any) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.2)  # long enough for every worker to start while the first parts still copy
+        with self.lock:
+            self.in_flight -= 1
+        return {"CopyPartResult": {"ETag": f'"p{PartNumber}"'}}
+
+    def complete_multipart_upload(self, MultipartUpload: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.completed_parts = [part["PartNumber"] for part in MultipartUpload["Parts"]]
+        return {}
+
+
+def test_a_large_server_side_copy_copies_8_parts_at_a_time_and_completes_them_in_order() -> None:
+    mib = 1024**2
+    client = PartCopyingS3(size=20 * 5 * mib)
+    options = CopyOptions(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+
+    hook_with(client).copy_object_server_side(
+        ROOT, S3Location("copy", ""), S3Object("a.bin", client.size, None), options
+    )
+
+    assert client.most_in_flight == 8
+    assert client.completed_parts == list(range(1, 21))
