@@ -131,13 +131,8 @@ class S3SyncHook(S3Hook):
         copy_source = {"Bucket": source.bucket, "Key": source.prefix + obj.key}
         target = {"Bucket": destination.bucket, "Key": destination.prefix + obj.key}
         if obj.size <= options.multipart_threshold:
-            client.copy_object(
-                CopySource=copy_source,
-                MetadataDirective="COPY",
-                TaggingDirective="COPY",
-                **target,
-                **options.destination_args(),
-            )
+            # CopyObject carries the metadata, content type and tags (its directives default to COPY).
+            client.copy_object(CopySource=copy_source, **target, **options.destination_args())
             return
         for _ in range(COPY_ATTEMPTS):
             try:

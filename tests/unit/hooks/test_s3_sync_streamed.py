@@ -6,32 +6,21 @@ thread, so a change to it is caught by the hook's tests alone (and attributed by
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from structlog.testing import capture_logs
 
-from airflow_provider_bio.core.s3_sync import S3Location, S3Object
+from airflow_provider_bio.core.s3_sync import S3Object
 from airflow_provider_bio.hooks.s3_sync import CopyOptions, S3SyncHook, SourceChangedError
 from tests.support.botocore_events import http_response
+from tests.unit.hooks.conftest import DESTINATION, SOURCE
 
 MIB = 1024**2
-SOURCE = S3Location("records-prod", "cases/")
-DESTINATION = S3Location("records-test", "copy/")
+
 FIVE_MIB_PARTS = CopyOptions(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        for bucket in (SOURCE.bucket, DESTINATION.bucket):
-            client.create_bucket(Bucket=bucket)
-        yield client
 
 
 def hook_on(client: Any) -> S3SyncHook:
