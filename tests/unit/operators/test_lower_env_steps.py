@@ -53,7 +53,8 @@ def test_flags_go_to_ssm_parameters_when_there_is_no_deploy_table(aws):
             task_id="flags", flags={"migrate": "false"}, ssm_prefix="/deploy/test", aws_conn_id=None, region_name=REGION
         ).execute(make_context())
     ssm = boto3.client("ssm", region_name=REGION)
-    assert ssm.get_parameter(Name="/deploy/test/migrate")["Parameter"]["Value"] == "false"
+    parameter = ssm.get_parameter(Name="/deploy/test/migrate")["Parameter"]
+    assert (parameter["Value"], parameter["Type"]) == ("false", "String")  # SSM refuses a new parameter without a type
     assert "migrate = false" in [log["event"] for log in logs]
 
 
