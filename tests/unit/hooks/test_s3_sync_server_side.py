@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.s3_sync import S3Object
-from airflow_provider_bio.hooks.s3_sync import CopyOptions
+from airflow_provider_bio.hooks.s3_sync import CopyOptions, SourceChangedError
 from tests.support.botocore_events import http_response
 from tests.unit.hooks.conftest import DESTINATION, SOURCE
 from tests.unit.hooks.test_s3_sync_streamed import FIVE_MIB_PARTS, MIB, copied, hook_on, operations
@@ -67,4 +67,19 @@ def test_a_part_refused_because_the_source_changed_starts_the_copy_again_and_say
     assert copied(s3, "big.bin") == body
     warnings = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
     assert warnings == ["s3://records-prod/cases/big.bin changed during its copy: copying it again"]
+    assert s3.list_multipart_uploads(Bucket=DESTINATION.bucket).get("Uploads", []) == []
+
+
+def test_a_source_that_changes_during_every_attempt_is_not_copied_and_named(s3) -> None:
+    s3.put_object(Bucket=SOURCE.bucket, Key="cases/big.bin", Body=b"b" * (6 * MIB))
+    s3.meta.events.register(
+        "before-call.s3.UploadPartCopy",
+        lambda **_: (http_response(412, {}), {"Error": {"Code": "PreconditionFailed", "Message": "changed"}}),
+    )
+
+    with pytest.raises(SourceChangedError) as raised:
+        copy(s3, "big.bin", 6 * MIB)
+
+    assert str(raised.value) == "s3://records-prod/cases/big.bin changed during each of 3 copy attempts; not copied"
+    assert "Contents" not in s3.list_objects_v2(Bucket=DESTINATION.bucket)
     assert s3.list_multipart_uploads(Bucket=DESTINATION.bucket).get("Uploads", []) == []
