@@ -87,7 +87,7 @@ class CopyOptions:
 class S3SyncHook(S3Hook):
     """S3 calls for :class:`~airflow_provider_bio.operators.s3_sync.S3SyncOperator`."""
 
-    def iter_objects(self, root: S3Location, page_size: int = 1000) -> Iterator[S3Object]:
+    def iter_objects(self, root: S3Location) -> Iterator[S3Object]:
         """List every object under ``root`` in key order, with keys relative to it.
 
         Keys are asked for URL-encoded, as the AWS CLI does: S3 writes them raw into its XML
@@ -97,9 +97,7 @@ class S3SyncHook(S3Hook):
         pages = (
             self.get_conn()
             .get_paginator("list_objects_v2")
-            .paginate(
-                Bucket=root.bucket, Prefix=root.prefix, EncodingType="url", PaginationConfig={"PageSize": page_size}
-            )
+            .paginate(Bucket=root.bucket, Prefix=root.prefix, EncodingType="url")  # pages of 1,000 keys
         )
         for page in pages:
             for item in page.get("Contents", []):
