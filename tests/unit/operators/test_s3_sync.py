@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -144,6 +146,44 @@ def test_another_connection_streams_through_the_worker(s3, monkeypatch):
     assert state(s3, DST) == state(s3, SRC) and result["copied"]["objects"] == 2
     assert s3.head_object(Bucket=DST, Key="doc.pdf")["ContentType"] == "application/pdf"
     assert s3.get_object_tagging(Bucket=DST, Key="doc.pdf")["TagSet"] == [{"Key": "k", "Value": "v"}]
+
+
+def signed_by_key() -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Record the access key each S3 call is signed with, as (operation, key)."""
+    signed_by: list[tuple[str, str]] = []
+
+    def record(request: Any, event_name: str, **_: Any) -> None:
+        key = request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0]
+        signed_by.append((event_name.rsplit(".", 1)[1], key))
+
+    return signed_by, {"before-send.s3": record}
+
+
+def test_a_streamed_copy_reads_with_the_source_connection_and_writes_with_the_destinations(s3, monkeypatch):
+    lower = {"conn_type": "aws", "login": "AKIALOWERENVWRITER01", "password": "lower-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOWER_ENV", json.dumps(lower))
+    put(s3, SRC, "doc.pdf", b"pdf")
+    signed_by, events = signed_by_key()
+
+    with client_events(events):
+        sync(dest_aws_conn_id="aws_lower_env")
+    writers = {key for operation, key in signed_by if operation == "PutObject"}
+    readers = {key for operation, key in signed_by if operation in ("GetObject", "HeadObject")}
+    assert writers == {"AKIALOWERENVWRITER01"}
+    assert readers and "AKIALOWERENVWRITER01" not in readers
+
+
+@pytest.mark.parametrize("dest_aws_conn_id", [None, "aws_records"])
+def test_with_no_other_destination_connection_every_call_uses_the_source_one(s3, monkeypatch, dest_aws_conn_id):
+    records = {"conn_type": "aws", "login": "AKIARECORDSACCOUNT01", "password": "records-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_RECORDS", json.dumps(records))
+    put(s3, SRC, "doc.pdf", b"pdf")
+    signed_by, events = signed_by_key()
+
+    with client_events(events):
+        sync(aws_conn_id="aws_records", dest_aws_conn_id=dest_aws_conn_id)
+    assert "CopyObject" in [operation for operation, _ in signed_by]
+    assert {key for _, key in signed_by} == {"AKIARECORDSACCOUNT01"}
 
 
 def test_a_failed_copy_fails_the_task_after_all_the_others(s3):

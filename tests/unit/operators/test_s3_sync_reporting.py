@@ -374,3 +374,19 @@ def test_the_results_seconds_are_rounded_to_the_millisecond(s3, monkeypatch):
     s3.put_object(Bucket=DST, Key="stale.txt", Body=b"s")
     _clock(monkeypatch, 0.0312345)  # as in the test above, the sync lasts four clock steps: 0.124938 s
     assert _sync(delete=True, max_delete_fraction=1)["seconds"] == 0.125
+
+
+def test_the_failure_names_at_most_the_first_20_objects(s3):
+    keys = [f"k{n:02}" for n in range(22)]
+    for key in keys:
+        s3.put_object(Bucket=SRC, Key=key, Body=b"xy")
+
+    def deny(**_: Any) -> Any:
+        error = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return http_response(403, {}), error
+
+    with client_events({"before-call.s3.CopyObject": deny}), pytest.raises(RuntimeError) as raised:
+        _sync(max_in_flight=1)
+    assert str(raised.value) == (
+        f"22 objects failed (every other copy and delete was done); rerun to retry only those: {keys[:20]}"
+    )
