@@ -144,6 +144,16 @@ def test_sets_lists_and_maps_under_email_keys():
     assert counts.emails == 6
 
 
+def test_non_addresses_in_sets_and_lists_under_email_keys_are_replaced_whole():
+    item = {"email": {"jane at court"}, "contact": {"email": ["joe at home", ("ann at work",)]}}
+    result, counts = obfuscate_item(item, SETTINGS)
+    assert result == {
+        "email": {stand_in("jane at court")},
+        "contact": {"email": [stand_in("joe at home"), (stand_in("ann at work"),)]},
+    }
+    assert counts.emails == 3
+
+
 def test_key_attributes_and_gsi_keys_are_rewritten_alike_whatever_the_prefix_case():
     item = {
         "pk": "user-email|Jane@Court.gov",
