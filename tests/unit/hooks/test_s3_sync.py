@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.s3_sync import S3Location, S3Object
 from airflow_provider_bio.hooks.s3_sync import CopyOptions, S3SyncHook
+from tests.unit.hooks.conftest import hook_with
 
 ROOT = S3Location("documents", "cases/")
 
@@ -40,12 +41,6 @@ class AnsweringS3:
         if kwargs["Key"] in self.single_errors:
             raise self.single_errors[kwargs["Key"]]
         return {}
-
-
-def hook_with(client: Any) -> S3SyncHook:
-    hook = S3SyncHook(aws_conn_id=None)
-    hook.get_conn = lambda: client  # type: ignore[method-assign]
-    return hook
 
 
 def test_refused_keys_come_back_relative_to_the_root_with_code_and_message() -> None:

@@ -10,12 +10,11 @@ from structlog.testing import capture_logs
 from airflow_provider_bio.core.s3_sync import S3Object
 from airflow_provider_bio.hooks.s3_sync import CopyOptions, SourceChangedError
 from tests.support.botocore_events import http_response
-from tests.unit.hooks.conftest import DESTINATION, SOURCE
-from tests.unit.hooks.test_s3_sync_streamed import FIVE_MIB_PARTS, MIB, copied, hook_on, operations
+from tests.unit.hooks.conftest import DESTINATION, FIVE_MIB_PARTS, MIB, SOURCE, copied, hook_with, operations
 
 
 def copy(client: Any, key: str, size: int, options: CopyOptions = FIVE_MIB_PARTS) -> None:
-    hook_on(client).copy_object_server_side(SOURCE, DESTINATION, S3Object(key, size, None), options)
+    hook_with(client).copy_object_server_side(SOURCE, DESTINATION, S3Object(key, size, None), options)
 
 
 @pytest.mark.parametrize(("size", "calls"), [(5 * MIB, ["CopyObject"]), (5 * MIB + 1, ["UploadPartCopy"] * 2)])

@@ -14,37 +14,14 @@ from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
 from airflow_provider_bio.core.s3_sync import S3Object
-from airflow_provider_bio.hooks.s3_sync import CopyOptions, S3SyncHook, SourceChangedError
+from airflow_provider_bio.hooks.s3_sync import CopyOptions, SourceChangedError
 from tests.support.botocore_events import http_response
-from tests.unit.hooks.conftest import DESTINATION, SOURCE
-
-MIB = 1024**2
-
-FIVE_MIB_PARTS = CopyOptions(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
-
-
-def hook_on(client: Any) -> S3SyncHook:
-    hook = S3SyncHook(aws_conn_id=None)
-    hook.get_conn = lambda: client  # type: ignore[method-assign]
-    return hook
-
-
-def operations(client: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Record each call the client makes from now on, with its parameters."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-    client.meta.events.register(
-        "provide-client-params.s3.*", lambda params, model, **_: calls.append((model.name, params))
-    )
-    return calls
+from tests.unit.hooks.conftest import DESTINATION, FIVE_MIB_PARTS, MIB, SOURCE, copied, hook_with, operations
 
 
 def copy(client: Any, key: str, size: int, options: CopyOptions = FIVE_MIB_PARTS) -> None:
-    hook = hook_on(client)
+    hook = hook_with(client)
     hook.copy_object_streamed(hook, SOURCE, DESTINATION, S3Object(key, size, None), options)
-
-
-def copied(client: Any, key: str) -> bytes:
-    return client.get_object(Bucket=DESTINATION.bucket, Key=DESTINATION.prefix + key)["Body"].read()
 
 
 def test_an_object_of_exactly_the_threshold_is_one_put(s3) -> None:
