@@ -17,7 +17,8 @@ from jsonschema import Draft7Validator
 from airflow_provider_bio.core.schema_patterns import whole
 
 GBIF_OPEN_DATA = "s3://gbif-open-data-us-east-1/occurrence/{snapshot}/occurrence.parquet/"
-ENGINES = ("athena", "local")
+#: Where subset, annotate and aggregate run. ``local``: DuckDB and in-process annotation.
+ENGINES = ("local",)
 _S3_PREFIX = whole(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?")
 
 #: Field name -> (default, JSON schema, what a valid value looks like).
@@ -40,7 +41,7 @@ FIELDS: dict[str, tuple[Any, dict[str, Any], str]] = {
     "engine": (
         "local",
         {"type": "string", "enum": list(ENGINES)},
-        "athena (SQL where the data is) or local (DuckDB and in-process annotation)",
+        "local (DuckDB and in-process annotation)",
     ),
     "chunk_mib": (
         512,
@@ -76,7 +77,7 @@ class BisonRun:
     :param snapshot: the GBIF snapshot date, ``YYYY-MM-01``.
     :param gbif_uri: the snapshot's parquet prefix (``{snapshot}`` replaced).
     :param output_uri: the project prefix, without a trailing slash.
-    :param engine: ``athena`` or ``local``.
+    :param engine: ``local``.
     :param chunk_mib: MiB of subset parquet per annotate task.
     :param keep_snapshots: snapshots whose outputs are kept.
     :param dry_run: write nothing.

@@ -45,7 +45,7 @@ def test_a_given_snapshot_and_uri_are_used_and_outputs_sit_under_the_snapshot() 
         ({"output_uri": "bucket/prefix"}, "output_uri: 'bucket/prefix' does not match"),
         ({"output_uri": "s3://out", "snapshot": "2024-02-02"}, "snapshot: '2024-02-02' does not match"),
         ({"output_uri": "s3://out", "snapshot": "2024-13-01"}, "snapshot: '2024-13-01' does not match"),
-        ({"output_uri": "s3://out", "engine": "redshift"}, "engine: 'redshift' is not one of ['athena', 'local']"),
+        ({"output_uri": "s3://out", "engine": "redshift"}, "engine: 'redshift' is not one of ['local']"),
         ({"output_uri": "s3://out", "chunk_mib": 0}, "chunk_mib: 0 is less than the minimum of 1"),
         ({"output_uri": "s3://out", "keep_snapshots": 0}, "keep_snapshots: 0 is less than the minimum of 1"),
         ({"output_uri": "s3://out", "dry_run": "yes"}, "dry_run: 'yes' is not of type 'boolean'"),

@@ -225,6 +225,14 @@ def test_a_refusal_names_what_the_step_would_touch(step, kwargs, touched):
     )
 
 
+def test_a_refusal_names_the_connection_that_reaches_the_wrong_account(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOWER", '{"conn_type": "aws"}')
+    message, calls = _refused(delete, conn_id="aws_lower", expected_account=LOWER_ACCOUNT)
+    assert message.startswith(f"connection 'aws_lower' reaches AWS account {MOTO_ACCOUNT}, not expected_account ")
+    assert message.endswith("; fix connection 'aws_lower' or the account_id")
+    assert calls == ["GetCallerIdentity"]
+
+
 def test_the_log_says_which_account_each_connection_reaches(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", '{"conn_type": "aws"}')
     with capture_logs() as logs:
