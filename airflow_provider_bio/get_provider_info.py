@@ -38,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Bio-index BGZF compression",
                 "python-modules": ["airflow_provider_bio.operators.bgzip", "airflow_provider_bio.operators.bioindex"],
             },
+            {"integration-name": "BISON monthly pipeline", "python-modules": ["airflow_provider_bio.operators.bison"]},
         ],
         "sensors": [
             {
@@ -58,6 +59,10 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Bio-index BGZF compression",
                 "python-modules": ["airflow_provider_bio.hooks.bioindex"],
+            },
+            {
+                "integration-name": "BISON monthly pipeline",
+                "python-modules": ["airflow_provider_bio.hooks.arrow_s3", "airflow_provider_bio.hooks.gbif"],
             },
         ],
         "extra-links": ["airflow_provider_bio.links.lambda_function.LambdaFunctionLink"],

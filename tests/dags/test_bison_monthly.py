@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from scripts.gbif_standin import gbif_standin
 from scripts.local_aws import FAKE_CREDENTIALS, moto_server
@@ -26,6 +27,7 @@ def world(airflow_db: str, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     from airflow.dag_processing.dagbag import DagBag
 
     with moto_server() as endpoint, gbif_standin(bison.MATCHES) as gbif:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state is per process, not per server
         for name, value in {
             **FAKE_CREDENTIALS,
             "AWS_DEFAULT_REGION": "us-east-1",
