@@ -11,30 +11,12 @@ import shapely
 
 from airflow_provider_bio.core.bison_annotate import PolygonLayer
 from airflow_provider_bio.jobs import bison_steps
+from tests.support import bison
 
 
 def record(gbifid: int, x: float | None, y: float | None, taxonkey: int = 10, **changes: object) -> dict[str, object]:
-    kept = {
-        "gbifid": gbifid,
-        "datasetkey": "d1",
-        "species": f"Species {taxonkey}",
-        "taxonrank": "SPECIES",
-        "scientificname": f"Species {taxonkey} L.",
-        "countrycode": "US",
-        "stateprovince": "Somewhere",
-        "occurrencestatus": "PRESENT",
-        "publishingorgkey": "p1",
-        "day": 1,
-        "month": 2,
-        "year": 2024,
-        "taxonkey": taxonkey,
-        "specieskey": taxonkey,
-        "basisofrecord": "HUMAN_OBSERVATION",
-        "decimallongitude": x,
-        "decimallatitude": y,
-        "recordedby": ["A. Collector"],
-    }
-    return kept | changes
+    """A record the subset keeps, of taxon ``taxonkey``, with ``changes`` applied."""
+    return bison.record(gbifid, x, y, taxonkey, f"Species {taxonkey}", **changes)
 
 
 def polygons(rows: list[tuple[str, ...]], names: tuple[str, ...]) -> PolygonLayer:
