@@ -6,8 +6,7 @@ tried in ``GEOID`` order and a point keeps the first one it is in. Points in no 
 nulls.
 
 Each polygon is prepared once and tested only against the points inside its bounding box,
-found by a binary search over the points sorted by longitude: at BISON's sizes this is several
-times faster than a spatial join that builds one geometry per point (``make bench`` measures it).
+found by a binary search over the points sorted by longitude; no geometry is built per point.
 """
 
 from __future__ import annotations

@@ -81,8 +81,8 @@ def match_taxonkey(match: Mapping[str, object]) -> int | None:
     """The GBIF taxon key one species-match answer resolves a name to, or ``None``.
 
     An accepted usage gives its own key; a synonym (or any usage that is not accepted) with an
-    ``acceptedUsageKey`` gives the accepted key, which is what GBIF records carry as
-    ``taxonkey``'s accepted taxon; a match of type ``NONE``, or without a usage, gives ``None``.
+    ``acceptedUsageKey`` gives the accepted key (BISON's rule: RIIS names meet records on the
+    accepted taxon); a match of type ``NONE``, or without a usage, gives ``None``.
 
     :param match: the JSON object ``/v1/species/match`` returned.
     """

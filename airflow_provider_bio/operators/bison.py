@@ -18,13 +18,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_bio.core.bison_conf import BisonRun, ConfError, validate_conf
 from airflow_provider_bio.core.bison_summaries import SUMMARY_COLUMNS
-from airflow_provider_bio.core.s3_sync import parse_s3_uri
 from airflow_provider_bio.operators.base import AWS_TEMPLATE_FIELDS, AwsLateHookOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Species-match calls in flight at once: GBIF's public API throttles above a few per second per client.
+#: Species-match calls in flight at once (GBIF's public API answers 429 when pressed; the hook retries those).
 DEFAULT_GBIF_CONCURRENCY = 8
 
 
@@ -79,19 +78,12 @@ class BisonStepOperator(AwsLateHookOperator):
     def listing(self, uri: str) -> list[tuple[str, int]]:
         """``(s3 uri, size)`` of every object under a prefix, in key order; folder markers (keys ending
         in ``/``, which Arrow writes) are left out."""
-        location = parse_s3_uri(uri, "uri")
-        found = []
-        for page in (
-            self.hook.get_conn()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=location.bucket, Prefix=location.prefix)
-        ):
-            found += [
-                (f"s3://{location.bucket}/{item['Key']}", int(item["Size"]))
-                for item in page.get("Contents", [])
-                if not item["Key"].endswith("/")
-            ]
-        return found
+        bucket, prefix = self.hook.parse_s3_url(uri)
+        return [
+            (f"s3://{bucket}/{item['Key']}", int(item["Size"]))
+            for item in self.hook.iter_file_metadata(prefix, bucket)
+            if not item["Key"].endswith("/")
+        ]
 
 
 class ResolveRiisOperator(BisonStepOperator):
